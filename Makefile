@@ -1,0 +1,34 @@
+# The course's two commands: `make lab` (set up, then open JupyterLab) and `make test` (set up, then run
+# every test: unit tests, the browser test of the widgets, and every notebook under strict nbval in FAST mode).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Two cores are shared by the kernel, pytest and the browser: keep BLAS/OpenMP from oversubscribing.
+export OMP_NUM_THREADS ?= 2
+export MKL_NUM_THREADS ?= 2
+
+.PHONY: lab test install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+lab: install
+	$(BIN)/jupyter lab notebooks
+
+test: install-test
+	$(BIN)/ruff check course_lib tests benchmarks
+	COURSE_FAST=1 $(BIN)/python -m pytest --nbval --sanitize-with tests/nbval_sanitize.cfg tests notebooks
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,48 @@
+"""On-device data augmentation in batches: per-image random rotation and additive Gaussian noise."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each image by its own angle in degrees (bilinear, zero fill, about the centre)."""
+    radians = degrees.to(images) * (math.pi / 180.0)
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    zeros = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random rotation in [-rotation_degrees, +rotation_degrees] and N(0, noise_std^2) noise, clamped to [0, 1].
+
+    Either part is off at 0. Applied to training batches only; test data is never augmented.
+    """
+
+    rotation_degrees: float = 0.0
+    noise_std: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.rotation_degrees < 0 or self.noise_std < 0:
+            raise ValueError("rotation_degrees and noise_std must be >= 0")
+
+    @property
+    def active(self) -> bool:
+        return self.rotation_degrees > 0 or self.noise_std > 0
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        n = images.shape[0]
+        if self.rotation_degrees > 0:
+            angles = torch.rand(n, generator=generator, device=images.device) * 2 - 1
+            images = rotate(images, angles * self.rotation_degrees)
+        if self.noise_std > 0:
+            noise = torch.randn(images.shape, generator=generator, device=images.device)
+            images = images + self.noise_std * noise
+        return images.clamp(0.0, 1.0) if self.active else images
