@@ -66,6 +66,8 @@ def check_images(images: torch.Tensor) -> None:
         raise ValueError(f"images must have shape (N, 1, 28, 28), got {tuple(images.shape)}")
     if not images.is_floating_point():
         raise ValueError(f"images must be floating point in [0, 1], got dtype {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
     if images.numel() and (images.min() < 0 or images.max() > 1):
         raise ValueError(
             f"images must lie in [0, 1], got values in [{images.min().item():.3g}, {images.max().item():.3g}];"

