@@ -1,0 +1,158 @@
+"""Training throughput: the seed article's data pipeline against course_lib's trainer, same models, same images.
+
+    python benchmarks/train_throughput.py                 # 60,000 images (Fashion-MNIST from Debian if present)
+    python benchmarks/train_throughput.py --epochs 3 --device cuda
+
+(a) the article's pipeline: a torchvision MNIST-style dataset, RandomRotation(10) + ToTensor in a DataLoader
+    (batch 1024, shuffle, workers = CPU count), AE then VAE trained over it each epoch, loss.item() every step;
+(b) course_lib: images held as one tensor on the device, rotation done on the device in batches, foreach/fused
+    AdamW, the same two models and the same number of images per epoch.
+Prints seconds per epoch of both, the ratio, and matmul FLOPs per epoch against the machine's measured
+matmul throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import datasets, transforms
+
+from course_lib.data import DEBIAN_FASHION_MNIST, load_dataset, read_idx, write_idx
+from course_lib.device import pick_device, seed_everything
+from course_lib.models import is_vae, preset
+from course_lib.train import RECIPES, fit
+
+
+def torchvision_folder(root: Path, size: int) -> tuple[str, Path]:
+    """A FashionMNIST raw folder that torchvision reads: Debian's files, or mnist-5k tiled to ``size`` images."""
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    if DEBIAN_FASHION_MNIST.exists():
+        for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                     "t10k-labels-idx1-ubyte"):
+            write_idx(raw / stem, read_idx(DEBIAN_FASHION_MNIST / f"{stem}.gz")[:size])
+        return f"Fashion-MNIST ({DEBIAN_FASHION_MNIST})", root
+    small = load_dataset("mnist-5k")
+    reps = -(-size // len(small.train_images))
+    images = (small.train_images * 255).round().to(torch.uint8).squeeze(1).repeat(reps, 1, 1)[:size]
+    labels = small.train_labels.repeat(reps)[:size]
+    for split, n in (("train", size), ("t10k", 1000)):
+        write_idx(raw / f"{split}-images-idx3-ubyte", images[:n])
+        write_idx(raw / f"{split}-labels-idx1-ubyte", labels[:n])
+    return f"mnist-5k tiled to {size:,} images (install dataset-fashion-mnist for real 60k images)", root
+
+
+def seed_vae_loss(recon, x, mu, logvar, beta=0.5):
+    """The article's VAE loss: summed BCE + beta * summed KL over the batch."""
+    bce = F.binary_cross_entropy(recon.view(-1, 784), x.view(-1, 784), reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce + beta * kld
+
+
+def seed_epoch(models, optimizers, loader, device) -> float:
+    """One epoch of the article's loop: AE over the loader, then VAE over the loader."""
+    started = time.perf_counter()
+    for model, optimizer in zip(models, optimizers):
+        model.train()
+        for data, _ in loader:
+            data = data.to(device)
+            optimizer.zero_grad()
+            if is_vae(model):
+                recon, mu, logvar = model(data)
+                loss = seed_vae_loss(recon, data, mu, logvar)
+            else:
+                loss = F.mse_loss(model(data), data)
+            loss.backward()
+            loss.item()
+            optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def matmul_flops_per_epoch(models, n_images: int, batch: int, device) -> float:
+    """FLOPs of forward + backward of both models over one epoch, counted by torch's flop counter."""
+    total = 0.0
+    x = torch.rand(batch, 1, 28, 28, device=device)
+    for model in models:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            out = model(x)
+            loss = seed_vae_loss(*out[:1], x, *out[1:]) if is_vae(model) else F.mse_loss(out, x)
+            loss.backward()
+        total += counter.get_total_flops() * n_images / batch
+        model.zero_grad(set_to_none=True)
+    return total
+
+
+def measured_matmul_flops(device, n: int = 1024, repeats: int = 20) -> float:
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+    a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n**3 * repeats / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=60_000)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs of each pipeline (after one warm-up)")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    batch = RECIPES["seed-improved"].batch_size
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, DataLoader workers {args.workers}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, root = torchvision_folder(Path(tmp), args.images)
+        dataset = datasets.FashionMNIST(str(root), train=True, download=False,
+                                        transform=transforms.Compose([transforms.RandomRotation(10),
+                                                                      transforms.ToTensor()]))
+        print(f"data: {source}, {len(dataset):,} training images per epoch, batch {batch}")
+        loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=args.workers)
+        images = (dataset.data.float() / 255).unsqueeze(1)
+
+        seed_everything(0)
+        models = [preset("seed-improved-ae").to(device), preset("seed-improved-vae").to(device)]
+        optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=1e-5) for m in models]
+        seed_epoch(models, optimizers, loader, device)  # warm-up: worker start, allocator, caches
+        seed_seconds = sum(seed_epoch(models, optimizers, loader, device) for _ in range(args.epochs)) / args.epochs
+
+        seed_everything(0)
+        models = [preset("seed-improved-ae").to(device), preset("seed-improved-vae").to(device)]
+        device_images = images.to(device)
+        recipe = RECIPES["seed-improved"].replace(epochs=1 + args.epochs, plateau_scheduler=False)
+        per_epoch = []
+        for model in models:
+            history = fit(model, device_images, recipe, progress=False)
+            per_epoch.append(history["seconds"][1:])  # skip the warm-up epoch, as above
+        course_seconds = sum(sum(s) for s in per_epoch) / args.epochs
+
+    flops = matmul_flops_per_epoch(models, len(images), batch, device)
+    peak = measured_matmul_flops(device)
+    print(f"\n{'pipeline':<34}{'s/epoch':>10}{'GFLOP/s':>10}{'of matmul peak':>16}")
+    for name, seconds in (("article (DataLoader + PIL rotation)", seed_seconds), ("course_lib (tensors on device)",
+                                                                                   course_seconds)):
+        print(f"{name:<34}{seconds:>10.2f}{flops / seconds / 1e9:>10.1f}{flops / seconds / peak:>16.0%}")
+    print(f"\nspeed-up course_lib / article: {seed_seconds / course_seconds:.1f}x")
+    print(f"FLOPs per epoch (AE + VAE, forward + backward): {flops / 1e9:.1f} GFLOP; "
+          f"measured matmul throughput: {peak / 1e9:.1f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
