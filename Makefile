@@ -27,7 +27,7 @@ lab: install
 	$(BIN)/jupyter lab notebooks
 
 test: install-test
-	$(BIN)/ruff check course_lib tests benchmarks
+	$(BIN)/ruff check .
 	COURSE_FAST=1 $(BIN)/python -m pytest --nbval --sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
 clean:
