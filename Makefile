@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # Two cores are shared by the kernel, pytest and the browser: keep BLAS/OpenMP from oversubscribing.
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
+# Sleep instead of spinning while waiting for work: on a busy 2-core machine spinning threads starve each other.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: lab test install install-test clean
 
