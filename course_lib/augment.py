@@ -23,7 +23,9 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
 class Augmentation:
     """Random rotation in [-rotation_degrees, +rotation_degrees] and N(0, noise_std^2) noise, clamped to [0, 1].
 
-    Either part is off at 0. Applied to training batches only; test data is never augmented.
+    Either part is off at 0. Applied to training batches only; test data is never augmented. For training an
+    autoencoder use :meth:`inputs_and_targets`: the rotated image is the target, the rotated and noisy image
+    the input, so noise teaches the model to remove noise (a denoising autoencoder) rather than to copy it.
     """
 
     rotation_degrees: float = 0.0
@@ -37,12 +39,21 @@ class Augmentation:
     def active(self) -> bool:
         return self.rotation_degrees > 0 or self.noise_std > 0
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        n = images.shape[0]
+    def inputs_and_targets(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rotated + noisy inputs, rotated targets); each image gets its own angle and noise.
+
+        With both parts off, both are ``images`` itself."""
         if self.rotation_degrees > 0:
-            angles = torch.rand(n, generator=generator, device=images.device) * 2 - 1
-            images = rotate(images, angles * self.rotation_degrees)
+            angles = torch.rand(images.shape[0], generator=generator, device=images.device) * 2 - 1
+            images = rotate(images, angles * self.rotation_degrees).clamp(0.0, 1.0)
+        targets = images
         if self.noise_std > 0:
             noise = torch.randn(images.shape, generator=generator, device=images.device)
-            images = images + self.noise_std * noise
-        return images.clamp(0.0, 1.0) if self.active else images
+            images = (images + self.noise_std * noise).clamp(0.0, 1.0)
+        return images, targets
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The augmented images (rotated, then noisy)."""
+        return self.inputs_and_targets(images, generator)[0]

@@ -112,12 +112,18 @@ class History:
         return self.records[-1]
 
 
-def training_loss(model: nn.Module, batch: torch.Tensor, beta: float, generator: torch.Generator) -> torch.Tensor:
-    """Per-image loss of a batch: MSE per pixel for an AE, BCE + beta * KL (nats) for a VAE."""
+def training_loss(
+    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, beta: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Per-image loss of a batch: MSE per pixel for an AE, BCE + beta * KL (nats) for a VAE.
+
+    ``inputs`` go into the model, ``targets`` are what it should rebuild (the same tensor without noise
+    augmentation).
+    """
     if is_vae(model):
-        x_hat, mu, logvar = model(batch, generator)
-        return losses.beta_vae_loss(x_hat, batch, mu, logvar, beta)
-    return losses.mse_per_pixel(model(batch), batch)
+        x_hat, mu, logvar = model(inputs, generator)
+        return losses.beta_vae_loss(x_hat, targets, mu, logvar, beta)
+    return losses.mse_per_pixel(model(inputs), targets)
 
 
 def _test_loss(metrics: dict[str, float], vae: bool, beta: float) -> float:
@@ -193,9 +199,8 @@ def fit(
         model.train()
         total = torch.zeros((), device=device)
         for (batch,) in batches:
-            if augmentation.active:
-                batch = augmentation(batch, generator)
-            loss = step(model, batch, cfg.beta, generator)
+            inputs, targets = augmentation.inputs_and_targets(batch, generator)
+            loss = step(model, inputs, targets, cfg.beta, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.mean().backward()
             optimizer.step()

@@ -117,3 +117,14 @@ def test_augmentation_off_returns_input_unchanged(mnist5k):
 def test_negative_augmentation_is_refused():
     with pytest.raises(ValueError):
         Augmentation(rotation_degrees=-1)
+
+
+def test_noise_goes_into_the_inputs_not_the_targets(mnist5k):
+    images = mnist5k.test_images[:16]
+    inputs, targets = Augmentation(noise_std=0.3).inputs_and_targets(images, torch.Generator().manual_seed(0))
+    assert torch.equal(targets, images) and not torch.equal(inputs, images)
+    inputs, targets = Augmentation(rotation_degrees=10, noise_std=0.3).inputs_and_targets(
+        images, torch.Generator().manual_seed(0)
+    )
+    assert not torch.equal(targets, images)  # rotated
+    assert (inputs - targets).abs().mean() > 0.05  # and noisy on top
