@@ -1,0 +1,109 @@
+"""The ladder of the article's eight improvements and leave-one-out (course_lib.improvements)."""
+
+import math
+
+import pytest
+import torch
+
+from course_lib import improvements as imp
+from course_lib.models import PRESETS, build_model, count_parameters
+from course_lib.train import RECIPES
+
+
+def test_baseline_is_the_article_baseline():
+    base = imp.ladder_step(0)
+    assert base.ae == PRESETS["seed-baseline-ae"] and base.vae == PRESETS["seed-baseline-vae"]
+    assert base.train == RECIPES["seed-baseline"]
+    assert count_parameters(build_model(base.ae)) == 219_891
+    assert count_parameters(build_model(base.vae)) == 218_838
+
+
+def test_last_rung_is_the_improved_article_except_the_documented_fixes():
+    last = imp.ladder()[-1]
+    assert last.ae == PRESETS["seed-improved-ae"] and last.vae == PRESETS["seed-improved-vae"]
+    # Erratum 2 (noise was promised, never added) and erratum 5 (scheduler on the training loss) are fixed.
+    assert last.train == RECIPES["seed-improved"].replace(noise_std=imp.NOISE_STD, plateau_on="test")
+    assert imp.changes(imp.Recipe("x", last.ae, last.vae, RECIPES["seed-improved"]), last) == {
+        "train.plateau_on": ("train", "test"),
+        "train.noise_std": (0.0, imp.NOISE_STD),
+    }
+    assert count_parameters(build_model(last.ae)) == 488_864
+    assert count_parameters(build_model(last.vae)) == 476_208
+    assert imp.full_recipe().replace(name=last.name) == last
+
+
+def test_ladder_has_nine_rungs_each_adding_something():
+    rungs = imp.ladder()
+    assert len(rungs) == 9 and len(imp.IMPROVEMENTS) == 8
+    for before, after in zip(rungs[:-1], rungs[1:]):
+        assert imp.changes(before, after), f"{after.name} changes nothing"
+    assert len({r.name for r in rungs}) == 9
+
+
+def test_improvements_touch_disjoint_fields():
+    base = imp.baseline_recipe()
+    seen: set[str] = set()
+    for improvement in imp.IMPROVEMENTS:
+        fields = set(imp.changes(base, improvement.apply(base)))
+        assert fields, improvement.key
+        assert not fields & seen, f"{improvement.key} overlaps {fields & seen}"
+        seen |= fields
+
+
+@pytest.mark.parametrize("key", imp.IMPROVEMENT_KEYS)
+def test_leave_one_out_removes_exactly_that_improvement(key):
+    full, loo = imp.full_recipe(), imp.leave_one_out(key)
+    removed = imp.changes(loo, full)
+    improvement = next(i for i in imp.IMPROVEMENTS if i.key == key)
+    base = imp.baseline_recipe()
+    expected = imp.changes(base, improvement.apply(base))
+    assert removed == expected  # (value without it, value with it), field by field
+    assert loo.name == f"all but {improvement.label.lstrip('+')}"
+
+
+def test_leave_one_out_list_and_unknown_key():
+    assert [r.name for r in imp.leave_one_out_recipes()] == [imp.leave_one_out(k).name for k in imp.IMPROVEMENT_KEYS]
+    with pytest.raises(ValueError, match="unknown improvement"):
+        imp.leave_one_out("dropout")
+    with pytest.raises(ValueError, match="ladder step"):
+        imp.ladder_step(9)
+
+
+def test_scale_epochs_keeps_ratio_with_minimum():
+    assert imp.scale_epochs(imp.ladder_step(0), 100, 2).train.epochs == 2
+    assert imp.scale_epochs(imp.full_recipe(), 100, 2).train.epochs == 5
+    assert imp.scale_epochs(imp.full_recipe(), 1000, 3).train.epochs == 3
+    assert imp.scale_epochs(imp.full_recipe()).train == imp.full_recipe().train
+    with pytest.raises(ValueError):
+        imp.scale_epochs(imp.full_recipe(), 0)
+
+
+def test_split_validation_is_disjoint_and_seeded():
+    images = torch.arange(100.0).reshape(100, 1, 1, 1)
+    train, val = imp.split_validation(images, 0.1, seed=3)
+    assert len(train) == 90 and len(val) == 10
+    assert set(train.flatten().tolist()).isdisjoint(val.flatten().tolist())
+    assert torch.equal(val, imp.split_validation(images, 0.1, seed=3)[1])
+    with pytest.raises(ValueError):
+        imp.split_validation(images, 1.0)
+
+
+def test_run_recipe_trains_both_models_and_scores_the_test_set(mnist5k):
+    recipe = imp.scale_epochs(imp.ladder_step(6), 250, 2)  # 2 epochs, batch 1024
+    train, val = imp.split_validation(mnist5k.train_images[:1200], 0.25)
+    result = imp.run_recipe(recipe, train, val, mnist5k.test_images[:200], seed=0)
+    row = result.row
+    assert row["config"] == recipe.name and row["epochs"] == 2 and row["batch_size"] == 1024
+    assert row["ae_params"] == count_parameters(result.ae) and row["vae_params"] == count_parameters(result.vae)
+    for key in ("ae_mse", "vae_mse", "vae_neg_elbo", "vae_kl", "ae_seconds", "vae_seconds"):
+        assert math.isfinite(row[key]) and row[key] >= 0, key
+    assert 0 < row["ae_mse"] < 0.3 and 0 < row["vae_neg_elbo"] < 784 * 5
+    assert len(result.ae_history) == 2 and "test_mse" in result.vae_history.last
+    again = imp.run_recipe(recipe, train, val, mnist5k.test_images[:200], seed=0).row
+    assert again["ae_mse"] == pytest.approx(row["ae_mse"], rel=1e-5)
+    assert again["vae_neg_elbo"] == pytest.approx(row["vae_neg_elbo"], rel=1e-5)
+
+
+def test_format_table():
+    text = imp.format_table([{"config": "a", "x": 0.5}], [("config", "config", "s"), ("x", "X", ".2f")])
+    assert text.splitlines() == ["config     X", "------  ----", "a       0.50"]
