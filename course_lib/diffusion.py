@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data import BatchIterator
+from course_lib.flops import count_flops
 
 SCHEDULES = ("linear", "cosine")
 
@@ -438,16 +439,6 @@ def timed(fn: Callable[..., Any], *args: Any, device: torch.device | str | None 
     if device is not None:
         synchronize(device)
     return result, time.perf_counter() - start
-
-
-def count_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
-    """FLOPs of one call, counted by torch.utils.flop_counter.FlopCounterMode (convolutions and matrix
-    products, 2 FLOPs per multiply-add; element-wise work such as norms and activations is not counted)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        fn(*args, **kwargs)
-    return int(counter.get_total_flops())
 
 
 def flops_per_image(model: nn.Module, item_shape: Sequence[int]) -> int:

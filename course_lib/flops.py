@@ -3,7 +3,7 @@
 ``torch.utils.flop_counter.FlopCounterMode`` counts the operators that dominate the cost of a network
 (matrix multiplies, convolutions, attention) at 2 FLOPs per multiply-add. Element-wise operations
 (activations, additions, normalisation) are not counted; for the small MLPs and conv nets of this course
-they add a few percent at most.
+they add a few percent of the FLOPs at most, but on a CPU they can cost a large share of the time.
 """
 
 from __future__ import annotations
