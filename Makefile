@@ -30,7 +30,7 @@ lab: install
 
 test: install-test
 	$(BIN)/ruff check .
-	COURSE_FAST=1 $(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
+	COURSE_FAST=1 $(BIN)/python -m pytest --durations=10 --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
