@@ -6,8 +6,6 @@ BIN := $(VENV)/bin
 # Two cores are shared by the kernel, pytest and the browser: keep BLAS/OpenMP from oversubscribing.
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
-# Sleep instead of spinning while waiting for work: on a busy 2-core machine spinning threads starve each other.
-export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: lab test install install-test clean
 
@@ -28,6 +26,9 @@ install-test: $(VENV)/.installed-test
 lab: install
 	$(BIN)/jupyter lab notebooks
 
+# The tests run a kernel, pytest and a browser on the same cores: threads that sleep while they wait for work
+# (instead of spinning) keep them from starving each other. `make lab` keeps the default, faster for one kernel.
+test: export OMP_WAIT_POLICY ?= PASSIVE
 test: install-test
 	$(BIN)/ruff check .
 	COURSE_FAST=1 $(BIN)/python -m pytest --durations=10 --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import torch
+from torch.torch_version import TorchVersion
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -25,3 +26,10 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def optimizer_kernel(device: torch.device) -> dict[str, bool]:
+    """Keyword for Adam/AdamW's fastest implementation on ``device``: the fused kernel where PyTorch has one
+    (CUDA; CPU from PyTorch 2.4), else the multi-tensor ``foreach`` one."""
+    fused = device.type == "cuda" or (device.type == "cpu" and TorchVersion(torch.__version__) >= (2, 4))
+    return {"fused": True} if fused else {"foreach": True}

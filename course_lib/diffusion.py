@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.data import BatchIterator
+from course_lib.device import optimizer_kernel
 from course_lib.flops import count_flops
 
 SCHEDULES = ("linear", "cosine")
@@ -384,8 +385,7 @@ def train_diffusion(
     schedule.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     batches = BatchIterator(data, batch_size=batch_size, seed=seed)
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, **fast)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, **optimizer_kernel(device))
     history = DiffusionHistory()
     model.train()
     running = torch.zeros((), device=device)

@@ -14,13 +14,17 @@ validation split carved from the training images, never the test set).
 from __future__ import annotations
 
 import dataclasses
-import time
+import hashlib
+import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from course_lib.checkpoints import load_checkpoint, save_checkpoint
 from course_lib.evaluate import evaluate
 from course_lib.models import PRESETS, Model, ModelConfig, build_model, count_parameters
 from course_lib.train import RECIPES, History, TrainConfig, fit
@@ -208,6 +212,26 @@ class RecipeResult:
     vae_history: History
 
 
+CHECKPOINT_EVERY = 10
+"""With a cache folder, :func:`run_recipe` checkpoints a model's training every this many epochs."""
+
+
+def recipe_fingerprint(recipe: Recipe, seed: int, *image_sets: torch.Tensor) -> str:
+    """A short hash of what a recipe's run depends on: model and training configs, seed, and the images."""
+    content = {
+        "ae": recipe.ae.to_dict(),
+        "vae": recipe.vae.to_dict(),
+        "train": dataclasses.asdict(recipe.train.replace(seed=seed)),
+        "images": [[list(images.shape), round(float(images.double().sum()), 3)] for images in image_sets],
+    }
+    return hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _cache_stem(recipe: Recipe, fingerprint: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", recipe.name.lower()).strip("-")
+    return f"{slug}_{fingerprint}"
+
+
 def run_recipe(
     recipe: Recipe,
     train_images: torch.Tensor,
@@ -216,6 +240,7 @@ def run_recipe(
     device: torch.device | str = "cpu",
     seed: int = 0,
     progress: bool | None = None,
+    cache_dir: str | Path | None = None,
 ) -> RecipeResult:
     """Train the recipe's AE and VAE from the same seed and score both on the test set.
 
@@ -224,21 +249,43 @@ def run_recipe(
     Row keys: ``config``, ``epochs``, ``batch_size``, ``ae_params``, ``vae_params``, ``ae_mse``,
     ``ae_psnr``, ``ae_bce``, ``vae_mse``, ``vae_psnr``, ``vae_bce``, ``vae_neg_elbo`` (beta = 1, nats per
     image), ``vae_kl``, ``vae_active_units``, ``ae_seconds``, ``vae_seconds``.
+
+    With ``cache_dir``, nothing is lost: a finished model is saved there and loaded on the next call (its
+    row and training seconds included), and a model in training is checkpointed every
+    :data:`CHECKPOINT_EVERY` epochs and resumed exactly from there. File names carry
+    :func:`recipe_fingerprint`, so a changed recipe, seed or data set never loads another run's models.
     """
     cfg = recipe.train.replace(seed=seed)
     row: dict[str, Any] = {"config": recipe.name, "epochs": cfg.epochs, "batch_size": cfg.batch_size}
     trained: dict[str, tuple[Model, History]] = {}
+    stem = _cache_stem(recipe, recipe_fingerprint(recipe, seed, train_images, val_images, test_images))
     for kind, model_config in (("ae", recipe.ae), ("vae", recipe.vae)):
-        torch.manual_seed(seed)
-        model = build_model(model_config).to(device)
-        started = time.perf_counter()
-        history = fit(model, train_images, cfg, val_images, progress=progress, desc=f"{recipe.name} {kind}")
-        elapsed = time.perf_counter() - started
-        metrics = evaluate(model, test_images.to(device), seed=seed)
+        final = Path(cache_dir) / f"{stem}_{kind}.pt" if cache_dir is not None else None
+        if final is not None and final.exists():
+            model, payload = load_checkpoint(final, expected=model_config, map_location=device)
+            model.to(device)
+            metrics, history = payload["metrics"], History(list(payload["training_state"]["history"]))
+            print(f"{recipe.name} {kind}: loaded {final.name}")
+        else:
+            torch.manual_seed(seed)
+            model = build_model(model_config).to(device)
+            run_cfg, partial = cfg, None
+            if final is not None:
+                partial = final.with_name(f"{stem}_{kind}.partial.pt")
+                run_cfg = cfg.replace(checkpoint_every=CHECKPOINT_EVERY, checkpoint_path=str(partial))
+            resume = partial if partial is not None and partial.exists() else None
+            history = fit(model, train_images, run_cfg, val_images, resume_from=resume, progress=progress,
+                          desc=f"{recipe.name} {kind}")
+            metrics = evaluate(model, test_images.to(device), seed=seed)
+            if final is not None:
+                save_checkpoint(final, model, metrics=metrics, training_state={"history": history.records})
+                partial.unlink(missing_ok=True)
+                resumed = f" (resumed from {resume.name})" if resume else ""
+                print(f"{recipe.name} {kind}: trained{resumed}, saved {final.name}")
         row[f"{kind}_params"] = count_parameters(model)
         for key in ("mse", "psnr", "bce") + (("neg_elbo", "kl", "active_units") if kind == "vae" else ()):
             row[f"{kind}_{key}"] = metrics[key]
-        row[f"{kind}_seconds"] = sum(history["seconds"]) if history.records else elapsed
+        row[f"{kind}_seconds"] = sum(history["seconds"])
         trained[kind] = (model, history)
     return RecipeResult(row, trained["ae"][0], trained["vae"][0], trained["ae"][1], trained["vae"][1])
 

@@ -18,6 +18,7 @@ from course_lib import losses
 from course_lib.augment import Augmentation
 from course_lib.checkpoints import load_checkpoint, save_checkpoint
 from course_lib.data import BatchIterator, check_images
+from course_lib.device import optimizer_kernel
 from course_lib.evaluate import evaluate
 from course_lib.models import is_vae
 
@@ -133,7 +134,7 @@ def _test_loss(metrics: dict[str, float], vae: bool, beta: float) -> float:
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    fast_kwargs = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    fast_kwargs = optimizer_kernel(device)
     return cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fast_kwargs)
 
 

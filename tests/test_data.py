@@ -103,6 +103,18 @@ def test_rotation_by_90_degrees_matches_rot90():
     )
 
 
+def test_rotation_matches_affine_grid_and_grid_sample(mnist5k):
+    """The broadcast grid is affine_grid's grid: same sampling points, same images."""
+    images = mnist5k.train_images[::100][:32]
+    degrees = torch.linspace(-10, 10, 32)
+    radians = torch.deg2rad(degrees)
+    cos, sin, zeros = torch.cos(radians), torch.sin(radians), torch.zeros(32)
+    theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    expected = torch.nn.functional.grid_sample(images, grid, align_corners=False)
+    assert torch.allclose(rotate(images, degrees), expected, atol=1e-5)
+
+
 def test_noise_stays_in_unit_interval(mnist5k):
     noisy = Augmentation(noise_std=0.5)(mnist5k.test_images[:64], torch.Generator().manual_seed(0))
     assert noisy.min() >= 0 and noisy.max() <= 1

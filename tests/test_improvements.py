@@ -104,6 +104,49 @@ def test_run_recipe_trains_both_models_and_scores_the_test_set(mnist5k):
     assert again["vae_neg_elbo"] == pytest.approx(row["vae_neg_elbo"], rel=1e-5)
 
 
+def _small_run(mnist5k):
+    recipe = imp.scale_epochs(imp.ladder_step(6), 250, 2)  # 2 epochs, batch 1024
+    train, val = imp.split_validation(mnist5k.train_images[:1200], 0.25)
+    return recipe, train, val, mnist5k.test_images[:200]
+
+
+def test_cached_run_is_loaded_not_retrained(mnist5k, tmp_path, monkeypatch):
+    recipe, train, val, test = _small_run(mnist5k)
+    first = imp.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    assert sorted(p.name.rsplit("_", 1)[1] for p in tmp_path.iterdir()) == ["ae.pt", "vae.pt"]  # no partials left
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached recipe must not be trained again")
+
+    monkeypatch.setattr(imp, "fit", no_training)
+    again = imp.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    assert again.row == first.row  # metrics and training seconds come back from the files
+    assert torch.equal(again.vae.decoder[0].weight, first.vae.decoder[0].weight)
+    with pytest.raises(AssertionError, match="must not be trained"):  # another seed is another run
+        imp.run_recipe(recipe, train, val, test, seed=1, cache_dir=tmp_path)
+
+
+def test_interrupted_run_resumes_exactly(mnist5k, tmp_path, monkeypatch):
+    recipe, train, val, test = _small_run(mnist5k)
+    recipe = recipe.replace(train=recipe.train.replace(epochs=4))
+    uninterrupted = imp.run_recipe(recipe, train, val, test, seed=0).row
+    monkeypatch.setattr(imp, "CHECKPOINT_EVERY", 2)
+    real_fit = imp.fit
+
+    def crash_after_checkpoint(model, images, cfg, *args, **kwargs):
+        real_fit(model, images, cfg.replace(epochs=2), *args, **kwargs)  # writes the epoch-2 checkpoint
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(imp, "fit", crash_after_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        imp.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    assert [p.name.rsplit("_", 1)[1] for p in tmp_path.iterdir()] == ["ae.partial.pt"]
+    monkeypatch.setattr(imp, "fit", real_fit)
+    resumed = imp.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path).row
+    for key in ("ae_mse", "vae_mse", "vae_neg_elbo", "vae_kl"):
+        assert resumed[key] == pytest.approx(uninterrupted[key], rel=1e-6), key
+
+
 def test_format_table():
     text = imp.format_table([{"config": "a", "x": 0.5}], [("config", "config", "s"), ("x", "X", ".2f")])
     assert text.splitlines() == ["config     X", "------  ----", "a       0.50"]

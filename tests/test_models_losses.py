@@ -84,6 +84,29 @@ def test_losses_are_per_image_in_stated_units():
     assert torch.allclose(losses.psnr_db(torch.tensor([0.01])), torch.tensor([20.0]))
 
 
+def test_bce_matches_pytorch_values_and_gradients_including_saturated_pixels():
+    torch.manual_seed(0)
+    probabilities = torch.sigmoid(torch.randn(4, 784) * 6)
+    probabilities[0, :4] = torch.tensor([0.0, 1.0, 0.0, 1.0])  # sigmoid saturates to exactly 0 or 1 in float32
+    targets = torch.rand(4, 784)
+    targets[0, :4] = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    ours = probabilities.clone().requires_grad_()
+    theirs = probabilities.clone().requires_grad_()
+    loss = losses.bce_per_image(ours, targets)
+    expected = torch.nn.functional.binary_cross_entropy(theirs, targets, reduction="none").sum(1)
+    assert torch.allclose(loss, expected, rtol=1e-5)
+    weights = torch.rand(4)
+    (loss * weights).sum().backward()
+    (expected * weights).sum().backward()
+    assert torch.equal(ours.grad, theirs.grad)
+
+
+def test_bce_refuses_targets_that_need_gradients():
+    x = torch.rand(2, 784, requires_grad=True)
+    with pytest.raises(ValueError, match="targets"):
+        losses.bce_per_image(torch.rand(2, 784), x)
+
+
 def test_negative_beta_is_refused():
     x = torch.rand(2, 1, 28, 28)
     with pytest.raises(ValueError, match="beta"):
