@@ -222,7 +222,7 @@ def recipe_fingerprint(recipe: Recipe, seed: int, *image_sets: torch.Tensor) -> 
         "ae": recipe.ae.to_dict(),
         "vae": recipe.vae.to_dict(),
         "train": dataclasses.asdict(recipe.train.replace(seed=seed)),
-        "images": [[list(images.shape), round(float(images.double().sum()), 3)] for images in image_sets],
+        "images": [[list(images.shape), round(float(images.sum(dtype=torch.float64)), 3)] for images in image_sets],
     }
     return hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
 
