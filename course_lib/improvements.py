@@ -216,20 +216,29 @@ CHECKPOINT_EVERY = 10
 """With a cache folder, :func:`run_recipe` checkpoints a model's training every this many epochs."""
 
 
-def recipe_fingerprint(recipe: Recipe, seed: int, *image_sets: torch.Tensor) -> str:
-    """A short hash of what a recipe's run depends on: model and training configs, seed, and the images."""
-    content = {
-        "ae": recipe.ae.to_dict(),
-        "vae": recipe.vae.to_dict(),
-        "train": dataclasses.asdict(recipe.train.replace(seed=seed)),
+def training_spec(recipe: Recipe, kind: str, seed: int) -> dict[str, Any]:
+    """Everything but the data that one of a recipe's models (``kind``) is trained from: configs and seed.
+
+    The AE ignores ``beta``, so recipes that differ only in ``beta`` have the same AE spec.
+    """
+    if kind not in ("ae", "vae"):
+        raise ValueError(f"kind must be 'ae' or 'vae', got {kind!r}")
+    train = recipe.train.replace(seed=seed, **({"beta": 1.0} if kind == "ae" else {}))
+    model = recipe.ae if kind == "ae" else recipe.vae
+    return {"model": model.to_dict(), "train": dataclasses.asdict(train)}
+
+
+def model_fingerprint(recipe: Recipe, kind: str, seed: int, *image_sets: torch.Tensor) -> str:
+    """A short hash of :func:`training_spec` and the images: equal hashes mean identical training runs."""
+    content = training_spec(recipe, kind, seed) | {
         "images": [[list(images.shape), round(float(images.sum(dtype=torch.float64)), 3)] for images in image_sets],
     }
     return hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def _cache_stem(recipe: Recipe, fingerprint: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", recipe.name.lower()).strip("-")
-    return f"{slug}_{fingerprint}"
+def _cached(cache_dir: Path, fingerprint: str, suffix: str) -> Path | None:
+    """The cache file of this training run, whichever recipe's name it was saved under."""
+    return min(cache_dir.glob(f"*_{fingerprint}_{suffix}"), default=None)
 
 
 def run_recipe(
@@ -248,36 +257,42 @@ def run_recipe(
     scheduler; ``test_images`` are used once, at the end. Seconds count training epochs only.
     Row keys: ``config``, ``epochs``, ``batch_size``, ``ae_params``, ``vae_params``, ``ae_mse``,
     ``ae_psnr``, ``ae_bce``, ``vae_mse``, ``vae_psnr``, ``vae_bce``, ``vae_neg_elbo`` (beta = 1, nats per
-    image), ``vae_kl``, ``vae_active_units``, ``ae_seconds``, ``vae_seconds``.
+    image), ``vae_kl``, ``vae_active_units``, ``ae_seconds``, ``vae_seconds``, and ``ae_fingerprint``,
+    ``vae_fingerprint`` (:func:`model_fingerprint`: rows with equal fingerprints hold the same model).
 
-    With ``cache_dir``, nothing is lost: a finished model is saved there and loaded on the next call (its
-    row and training seconds included), and a model in training is checkpointed every
-    :data:`CHECKPOINT_EVERY` epochs and resumed exactly from there. File names carry
-    :func:`recipe_fingerprint`, so a changed recipe, seed or data set never loads another run's models.
+    With ``cache_dir``, nothing is lost and nothing is trained twice: a finished model is saved there and
+    loaded on the next call (its row and training seconds included), by this recipe or any other whose model
+    has the same fingerprint; a model in training is checkpointed every :data:`CHECKPOINT_EVERY` epochs and
+    resumed exactly from there. A changed model, training config, seed or data set never loads another run's model.
     """
     cfg = recipe.train.replace(seed=seed)
     row: dict[str, Any] = {"config": recipe.name, "epochs": cfg.epochs, "batch_size": cfg.batch_size}
     trained: dict[str, tuple[Model, History]] = {}
-    stem = _cache_stem(recipe, recipe_fingerprint(recipe, seed, train_images, val_images, test_images))
+    slug = re.sub(r"[^a-z0-9]+", "-", recipe.name.lower()).strip("-")
+    cache = Path(cache_dir) if cache_dir is not None else None
     for kind, model_config in (("ae", recipe.ae), ("vae", recipe.vae)):
-        final = Path(cache_dir) / f"{stem}_{kind}.pt" if cache_dir is not None else None
-        if final is not None and final.exists():
+        fingerprint = model_fingerprint(recipe, kind, seed, train_images, val_images, test_images)
+        row[f"{kind}_fingerprint"] = fingerprint
+        final = _cached(cache, fingerprint, f"{kind}.pt") if cache is not None else None
+        if final is not None:
             model, payload = load_checkpoint(final, expected=model_config, map_location=device)
             model.to(device)
             metrics, history = payload["metrics"], History(list(payload["training_state"]["history"]))
-            print(f"{recipe.name} {kind}: loaded {final.name}")
+            shared = "" if final.name.startswith(f"{slug}_") else " (same model, training and data as this one)"
+            print(f"{recipe.name} {kind}: loaded {final.name}{shared}")
         else:
             torch.manual_seed(seed)
             model = build_model(model_config).to(device)
-            run_cfg, partial = cfg, None
-            if final is not None:
-                partial = final.with_name(f"{stem}_{kind}.partial.pt")
+            run_cfg, partial, resume = cfg, None, None
+            if cache is not None:
+                resume = _cached(cache, fingerprint, f"{kind}.partial.pt")
+                partial = resume or cache / f"{slug}_{fingerprint}_{kind}.partial.pt"
                 run_cfg = cfg.replace(checkpoint_every=CHECKPOINT_EVERY, checkpoint_path=str(partial))
-            resume = partial if partial is not None and partial.exists() else None
             history = fit(model, train_images, run_cfg, val_images, resume_from=resume, progress=progress,
                           desc=f"{recipe.name} {kind}")
             metrics = evaluate(model, test_images.to(device), seed=seed)
-            if final is not None:
+            if cache is not None:
+                final = partial.with_name(partial.name.replace(".partial.pt", ".pt"))
                 save_checkpoint(final, model, metrics=metrics, training_state={"history": history.records})
                 partial.unlink(missing_ok=True)
                 resumed = f" (resumed from {resume.name})" if resume else ""

@@ -126,6 +126,36 @@ def test_cached_run_is_loaded_not_retrained(mnist5k, tmp_path, monkeypatch):
         imp.run_recipe(recipe, train, val, test, seed=1, cache_dir=tmp_path)
 
 
+def test_training_spec_shares_the_ae_across_beta():
+    full, without_beta = imp.full_recipe(), imp.leave_one_out("beta")
+    assert imp.training_spec(full, "ae", 0) == imp.training_spec(without_beta, "ae", 0)  # the AE ignores beta
+    assert imp.training_spec(full, "vae", 0) != imp.training_spec(without_beta, "vae", 0)
+    assert imp.training_spec(full, "ae", 0) != imp.training_spec(full, "ae", 1)
+    assert imp.training_spec(without_beta, "vae", 0) == imp.training_spec(imp.ladder_step(7), "vae", 0)
+    with pytest.raises(ValueError, match="kind"):
+        imp.training_spec(full, "gan", 0)
+
+
+def test_identical_models_are_trained_once(mnist5k, tmp_path, monkeypatch, capsys):
+    recipe, train, val, test = _small_run(mnist5k)
+    first = imp.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    other = recipe.replace(name="other beta", train=recipe.train.replace(beta=0.5))
+    real_fit, trained = imp.fit, []
+
+    def counting_fit(model, *args, **kwargs):
+        trained.append(kwargs["desc"])
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(imp, "fit", counting_fit)
+    second = imp.run_recipe(other, train, val, test, seed=0, cache_dir=tmp_path)
+    assert trained == ["other beta vae"]  # its AE is the first recipe's, loaded from the cache
+    assert second.row["ae_fingerprint"] == first.row["ae_fingerprint"]
+    assert second.row["vae_fingerprint"] != first.row["vae_fingerprint"]
+    assert second.row["ae_mse"] == first.row["ae_mse"] and second.row["ae_seconds"] == first.row["ae_seconds"]
+    assert "(same model, training and data as this one)" in capsys.readouterr().out
+    assert len(list(tmp_path.glob("*.pt"))) == 3
+
+
 def test_interrupted_run_resumes_exactly(mnist5k, tmp_path, monkeypatch):
     recipe, train, val, test = _small_run(mnist5k)
     recipe = recipe.replace(train=recipe.train.replace(epochs=4))
