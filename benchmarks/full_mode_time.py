@@ -15,7 +15,6 @@ measured epochs, not a measurement of the whole run (the notebook prints that on
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
@@ -67,18 +66,18 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads; data: {source}, "
           f"train {len(train):,}, validation {len(val):,}\n")
     print(f"{'configuration':32}{'epochs':>7}{'batch':>6}{'AE s/ep':>9}{'VAE s/ep':>10}{'projected':>11}")
-    timed: dict[str, float] = {}  # training spec -> seconds per epoch; a shared model is timed and counted once
+    timed: dict[str, float] = {}  # model fingerprint -> seconds per epoch; a shared model is timed and counted once
     total = 0.0
     for recipe in [*imp.ladder(), *imp.leave_one_out_recipes()]:
         cells, projected = [], 0.0
-        for kind in ("ae", "vae"):
-            spec = json.dumps(imp.training_spec(recipe, kind, seed=0), sort_keys=True)
-            if spec in timed:
-                cells.append(f"{'shared':>{9 if kind == 'ae' else 10}}")
+        for kind, width in (("ae", 9), ("vae", 10)):
+            key = imp.model_fingerprint(recipe, kind, 0)
+            if key in timed:
+                cells.append(f"{'shared':>{width}}")
                 continue
-            timed[spec] = seconds_per_epoch(recipe, kind, train, val, args.epochs)
-            projected += timed[spec] * recipe.train.epochs
-            cells.append(f"{timed[spec]:>{9 if kind == 'ae' else 10}.2f}")
+            timed[key] = seconds_per_epoch(recipe, kind, train, val, args.epochs)
+            projected += timed[key] * recipe.train.epochs
+            cells.append(f"{timed[key]:>{width}.2f}")
         total += projected
         print(f"{recipe.name:32}{recipe.train.epochs:>7}{recipe.train.batch_size:>6}{''.join(cells)}"
               f"{projected / 60:>9.1f} m", flush=True)
