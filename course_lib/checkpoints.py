@@ -1,4 +1,5 @@
-"""Checkpoints as plain data: model config + state_dict + metrics (+ training state to resume).
+"""Checkpoints as plain data (model config + state_dict + metrics, + training state to resume), and the one
+train-or-load cache of the course.
 
 Loading always uses ``torch.load(..., weights_only=True)``: a file holding a pickled whole module, or
 anything but tensors and plain Python values, is refused instead of executed.
@@ -6,8 +7,14 @@ anything but tensors and plain Python values, is refused instead of executed.
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
+import json
 import os
 import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +66,14 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        if "weights only" not in str(err).lower():
+            raise CheckpointError(f"{path} is not a checkpoint: torch.save did not write it ({err})") from err
         raise CheckpointError(
             f"{path} holds pickled Python objects (e.g. a whole module saved with torch.save(model)), which "
             "course_lib refuses to unpickle because that can run arbitrary code. Save model.state_dict() "
             "instead: course_lib.checkpoints.save_checkpoint(path, model)."
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupt?): {err}") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a course_lib checkpoint (expected format {FORMAT!r})")
@@ -92,4 +101,82 @@ def load_checkpoint(
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(f"{path}: weights do not fit the model config: {err}") from err
-    return model, payload
+    return model.to(map_location), payload
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The train-or-load cache
+# ----------------------------------------------------------------------------------------------------------
+TRAINING_CODE = ("course_lib.data", "course_lib.augment", "course_lib.models", "course_lib.losses", "course_lib.train")
+"""The modules whose source a cached model depends on: editing any of them retrains instead of loading."""
+
+
+def fingerprint(spec: dict[str, Any], *tensors: torch.Tensor) -> str:
+    """10 hex digits that change when ``spec`` (plain data: configs, seed), the data (each tensor's shape
+    and sum) or the source of :data:`TRAINING_CODE` changes: equal fingerprints mean identical training runs."""
+    code = [inspect.getsource(importlib.import_module(name)) for name in TRAINING_CODE]
+    content = {
+        "spec": spec,
+        "data": [[list(t.shape), round(float(t.sum(dtype=torch.float64)), 3)] for t in tensors],
+        "code": hashlib.sha1("".join(code).encode()).hexdigest(),
+    }
+    return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+@dataclass
+class CachedModel:
+    """A model from :func:`train_or_load`, with its test metrics, training history and what happened."""
+
+    model: Model
+    metrics: dict[str, float]
+    history: list[dict[str, float]]
+    message: str
+
+
+def _find(folder: Path, key: str, suffix: str) -> Path | None:
+    return min(folder.glob(f"*_{key}{suffix}"), default=None)
+
+
+def train_or_load(
+    folder: str | Path,
+    name: str,
+    key: str,
+    config: ModelConfig,
+    train: Callable[[Model, Path, bool], tuple[dict[str, float], list[dict[str, float]]]],
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> CachedModel:
+    """The model with fingerprint ``key`` from ``folder``, trained only if no file holds it yet.
+
+    ``train(model, partial_path, resume)`` trains a fresh model (built with ``torch.manual_seed(seed)``)
+    in place, checkpointing to ``partial_path`` and resuming from it when ``resume`` is True, and returns
+    (test metrics, history records). The finished model is saved as ``<name>_<key>.pt``; a file of any name
+    with the same key is loaded instead of training. An unreadable cached file is reported and retrained.
+    """
+    folder = Path(folder)
+    final = _find(folder, key, ".pt")
+    if final is not None:
+        try:
+            model, payload = load_checkpoint(final, expected=config, map_location=device)
+            state = payload["training_state"] or {}
+            return CachedModel(model, payload["metrics"], list(state.get("history", [])), f"loaded {final.name}")
+        except CheckpointError as err:
+            print(f"{final.name} cannot be used ({err}); training it again")
+            final.unlink()
+    partial = _find(folder, key, ".partial.pt")
+    if partial is not None:
+        try:
+            read_checkpoint(partial)
+        except CheckpointError as err:
+            print(f"{partial.name} cannot be resumed ({err}); starting that model again")
+            partial.unlink()
+            partial = None
+    resume = partial is not None
+    partial = partial or folder / f"{name}_{key}.partial.pt"
+    torch.manual_seed(seed)
+    model = build_model(config).to(device)
+    metrics, history = train(model, partial, resume)
+    final = folder / f"{name}_{key}.pt"
+    save_checkpoint(final, model, metrics=metrics, training_state={"history": history})
+    partial.unlink(missing_ok=True)
+    return CachedModel(model, metrics, history, f"trained{' (resumed)' if resume else ''}, saved {final.name}")

@@ -1,10 +1,15 @@
-"""Course-wide settings read from the environment in one place: FAST mode and folders."""
+"""Course-wide settings read in one place: FAST mode, folders, the compute device, seeding."""
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import TypeVar
+
+import numpy as np
+import torch
+from torch.torch_version import TorchVersion
 
 T = TypeVar("T")
 
@@ -38,3 +43,29 @@ def describe() -> str:
     if FAST:
         return "FAST mode (COURSE_FAST=1): mnist-5k, few epochs, small sweeps, so the course runs in minutes on a CPU."
     return "Full mode: full MNIST and the article's epoch counts (set COURSE_FAST=1 for a quick run)."
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """Return ``prefer`` if given, else CUDA, then Apple's MPS, then the CPU."""
+    if prefer is not None:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def optimizer_kernel(device: torch.device) -> dict[str, bool]:
+    """Keyword for Adam/AdamW's fastest implementation on ``device``: the fused kernel where PyTorch has one
+    (CUDA; CPU from PyTorch 2.4), else the multi-tensor ``foreach`` one."""
+    fused = device.type == "cuda" or (device.type == "cpu" and TorchVersion(torch.__version__) >= (2, 4))
+    return {"fused": True} if fused else {"foreach": True}

@@ -236,3 +236,23 @@ class BatchIterator:
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
             yield tuple(t[idx] for t in self.tensors)
+
+
+def balanced_subset(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of ``n`` items with (as nearly as possible) equal counts per class, drawn at random.
+
+    Never take the first n of a label-sorted array such as mnist-5k: that would be mostly zeros.
+    """
+    labels = labels.cpu()
+    classes = labels.unique()
+    generator = torch.Generator().manual_seed(seed)
+    per_class, extra = divmod(n, len(classes))
+    chosen = []
+    for i, c in enumerate(classes.tolist()):
+        idx = torch.nonzero(labels == c).flatten()
+        k = per_class + (1 if i < extra else 0)
+        if k > len(idx):
+            raise ValueError(f"class {c} has only {len(idx)} items, need {k}")
+        chosen.append(idx[torch.randperm(len(idx), generator=generator)[:k]])
+    out = torch.cat(chosen)
+    return out[torch.randperm(len(out), generator=generator)]

@@ -1,4 +1,7 @@
-"""Test-set metrics for an AE or VAE, computed without augmentation and in stated units."""
+"""Using a trained AE or VAE: reconstruct, encode, decode, sample the prior, and test-set metrics in stated units.
+
+Everything here runs in eval mode without gradients, in batches, and never augments.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +10,62 @@ from torch import nn
 
 from course_lib import losses
 from course_lib.data import check_images
+from course_lib.metrics import psnr_db
 from course_lib.models import is_vae
 
 ACTIVE_UNIT_THRESHOLD = 0.01
 """A latent unit is active when its average KL exceeds this many nats (a common choice)."""
 
 
-@torch.no_grad()
-def reconstruct(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Deterministic reconstructions: the AE's output, or the VAE decoded at z = mu."""
-    model.eval()
-    outputs = []
-    for batch in images.split(batch_size):
-        if is_vae(model):
-            mu, _ = model.encode(batch)
-            outputs.append(model.decode(mu))
-        else:
-            outputs.append(model(batch))
-    return torch.cat(outputs)
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 @torch.no_grad()
-def encode_mean(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Latent codes: the AE's z, or the VAE's posterior mean mu."""
+def encode(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Latent codes (N, latent_dim): the AE's z, or the VAE's posterior mean mu (no sampling)."""
     model.eval()
     codes = [model.encode(b)[0] if is_vae(model) else model.encode(b) for b in images.split(batch_size)]
     return torch.cat(codes)
+
+
+@torch.no_grad()
+def decode(model: nn.Module, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Images (N, 1, 28, 28) in [0, 1] decoded from latent points (N, latent_dim)."""
+    model.eval()
+    z = z.to(_device_of(model), torch.float32)
+    return torch.cat([model.decode(b) for b in z.split(batch_size)])
+
+
+def reconstruct(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Deterministic reconstructions: the AE's output, or the VAE decoded at z = mu."""
+    return decode(model, encode(model, images, batch_size), batch_size)
+
+
+def sample_prior(model: nn.Module, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` images decoded from z ~ N(0, I), drawn with a generator seeded by ``seed``.
+
+    For a VAE this is its own generator; for an AE the same recipe shows what its decoder makes of points
+    it was never trained to place there.
+    """
+    device = _device_of(model)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    return decode(model, torch.randn(n, model.config.latent_dim, generator=generator, device=device))
+
+
+def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, frames: int) -> torch.Tensor:
+    """Straight lines between pairs of codes: (P, D) and (P, D) -> (P, frames, D), endpoints included."""
+    if frames < 2:
+        raise ValueError(f"an interpolation path needs at least 2 frames, got {frames}")
+    if z_start.shape != z_end.shape:
+        raise ValueError(f"start and end codes differ in shape: {tuple(z_start.shape)} vs {tuple(z_end.shape)}")
+    t = torch.linspace(0.0, 1.0, frames, device=z_start.device, dtype=z_start.dtype).view(1, frames, 1)
+    return z_start.unsqueeze(1) * (1 - t) + z_end.unsqueeze(1) * t
+
+
+def reconstruction_mse(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Per-pixel MSE of each image's deterministic reconstruction (VAE at z = mu)."""
+    return losses.mse_per_pixel(reconstruct(model, images), images)
 
 
 @torch.no_grad()
@@ -64,7 +97,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, batch_size: int = 1000, see
             x_mean = model(batch)
             per_image = {}
         mse = losses.mse_per_pixel(x_mean, batch)
-        per_image |= {"mse": mse, "psnr": losses.psnr_db(mse), "bce": losses.bce_per_image(x_mean, batch)}
+        per_image |= {"mse": mse, "psnr": psnr_db(mse), "bce": losses.bce_per_image(x_mean, batch)}
         for key, values in per_image.items():
             sums[key] = sums.get(key, 0.0) + values.sum().item()
     n = len(images)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from course_lib import config
-from course_lib.device import pick_device, seed_everything
+from course_lib.config import pick_device, seed_everything
 
 COURSE_REPO = "https://github.com/course-authors/faster-diffusion-autoencoders"
 """Where the course lives; the Colab set-up cell clones it from here."""

@@ -1,12 +1,38 @@
-"""Figures the notebooks share: image grids, the article's comparison figure, loss curves."""
+"""Figures the notebooks share: image grids (torchvision's make_grid, one imshow), the article's comparison
+figure, loss curves and predicted-class histograms."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
+from torchvision.utils import make_grid
+
+PAD = 2
+"""Pixels of grey between the tiles of a grid."""
+
+
+def grid_array(images: torch.Tensor, nrow: int, pad: int = PAD, pad_value: float = 0.5) -> np.ndarray:
+    """Images (N, 1, H, W) in [0, 1] tiled ``nrow`` to a row into one 2-D array, grey lines between them."""
+    images = images.detach().float().cpu().clamp(0, 1)
+    return make_grid(images, nrow=nrow, padding=pad, pad_value=pad_value)[0].numpy()
+
+
+def show_grid(ax: plt.Axes, images: torch.Tensor, nrow: int, row_labels: Sequence[str] | None = None) -> None:
+    """Draw :func:`grid_array` of ``images`` on ``ax`` (grey scale, 0 = black, 1 = white), labelling its rows."""
+    tiles = grid_array(images, nrow)
+    ax.imshow(tiles, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if row_labels is not None:
+        tile = images.shape[-2] + PAD
+        ax.set_yticks([PAD + tile * (i + 0.5) for i in range(len(row_labels))], list(row_labels), fontsize=10)
+        ax.tick_params(left=False)
 
 
 def image_grid(
@@ -16,22 +42,12 @@ def image_grid(
     row_labels: Sequence[str] | None = None,
     scale: float = 1.0,
 ) -> Figure:
-    """Show images (N, 1, 28, 28) in rows of ``nrow``, optional row labels on the left, pixel values 0-1."""
-    images = images.detach().float().cpu().clamp(0, 1)
+    """A figure of images (N, 1, 28, 28) in rows of ``nrow``, optional row labels on the left."""
     rows = (len(images) + nrow - 1) // nrow
-    fig, axes = plt.subplots(rows, nrow, figsize=(nrow * 0.9 * scale, rows * 0.95 * scale), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        if i < len(images):
-            ax.imshow(images[i, 0], cmap="gray", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-    if row_labels is not None:
-        for row, label in zip(axes[:, 0], row_labels):
-            row.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
+    fig, ax = plt.subplots(figsize=(nrow * 0.9 * scale, rows * 0.95 * scale + (0.4 if title else 0)))
+    show_grid(ax, images, nrow, row_labels)
     if title:
-        fig.suptitle(title)
+        ax.set_title(title)
     fig.tight_layout()
     return fig
 
@@ -67,5 +83,26 @@ def plot_history(
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_class_histograms(
+    histograms: dict[str, torch.Tensor], ax: plt.Axes | None = None, title: str | None = None
+) -> plt.Axes:
+    """Grouped bars: the predicted-class counts of several image sets, with the uniform count as a line."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.2))
+    width = 0.8 / max(len(histograms), 1)
+    for i, (name, counts) in enumerate(histograms.items()):
+        xs = [d + (i - (len(histograms) - 1) / 2) * width for d in range(10)]
+        ax.bar(xs, counts.tolist(), width=width, label=name)
+    total = int(next(iter(histograms.values())).sum()) if histograms else 0
+    if total:
+        ax.axhline(total / 10, color="black", lw=1, ls="--", label="uniform (N / 10)")
+    ax.set_xticks(range(10))
+    ax.set_xlabel("digit predicted by the course classifier")
+    ax.set_ylabel("number of images")
+    ax.set_title(title or "Which digits does each model generate?")
     ax.legend(fontsize=8)
     return ax

@@ -1,4 +1,4 @@
-"""Counting the floating-point operations of one forward pass, with PyTorch's own FlopCounterMode.
+"""Measuring cost: FLOPs of a forward pass (PyTorch's FlopCounterMode) and wall-clock time that waits for the GPU.
 
 ``torch.utils.flop_counter.FlopCounterMode`` counts the operators that dominate the cost of a network
 (matrix multiplies, convolutions, attention) at 2 FLOPs per multiply-add. Element-wise operations
@@ -8,7 +8,10 @@ they add a few percent of the FLOPs at most, but on a CPU they can cost a large 
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -41,3 +44,45 @@ def format_flops(flops: float) -> str:
         if flops >= scale:
             return f"{flops / scale:.3g} {prefix}FLOP"
     return f"{flops:.0f} FLOP"
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait for queued GPU work, so that a wall-clock time measures what was computed."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def timed(fn: Callable[..., Any], *args: Any, device: torch.device | str = "cpu", **kwargs: Any) -> tuple[Any, float]:
+    """Run ``fn(*args, **kwargs)`` once; return (its result, wall-clock seconds), waiting for ``device``."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    synchronize(device)
+    return result, time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds of repeated runs: their median and range."""
+
+    seconds: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    def __str__(self) -> str:
+        return f"{self.median:.3g} s (median of {len(self.seconds)}, range {min(self.seconds):.3g}-{max(self.seconds):.3g})"
+
+
+def time_repeats(
+    fn: Callable[..., Any], *args: Any, repeats: int = 3, device: torch.device | str = "cpu", **kwargs: Any
+) -> tuple[Any, Timing]:
+    """Run ``fn`` ``repeats`` times; return the last result and the :class:`Timing` of the runs."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    runs = [timed(fn, *args, device=device, **kwargs) for _ in range(repeats)]
+    return runs[-1][0], Timing(tuple(seconds for _, seconds in runs))
