@@ -3,22 +3,22 @@
     python benchmarks/quality.py            # baseline 200 epochs, improved 500 epochs (a few minutes on 2 cores)
     python benchmarks/quality.py --scale 0.1   # a tenth of the epochs, for a quick look
 
-Reference figures (a faithful re-implementation of the article's scripts on mnist-5k, test set not augmented)
-are printed beside course_lib's so the two can be compared; course_lib should land within 10%.
+The recipes are lesson 04's (``course_lib.experiments.recipes``: the article's baseline, and its improved models
+exactly as it trains them, beta 0.5 included), trained by the same ``run_recipe`` as notebook 04. Reference figures
+(a faithful re-implementation of the article's scripts on mnist-5k, test set not augmented) are printed beside
+course_lib's so the two can be compared; course_lib should land within 10%.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from course_lib.baselines import pca_test_mse
+from course_lib.config import pick_device
 from course_lib.data import load_dataset
-from course_lib.device import pick_device, seed_everything
-from course_lib.models import preset
-from course_lib.train import RECIPES, fit
+from course_lib.experiments import recipes
 
 REFERENCE = {
     ("baseline", "ae", "mse"): 0.0486,
@@ -27,6 +27,7 @@ REFERENCE = {
     ("improved", "vae", "neg_elbo"): 112.1,
     ("pca-16", "pca", "mse"): 0.0266,
 }
+METRICS = {"ae": ("mse",), "vae": ("mse", "neg_elbo", "neg_elbo_z_mean", "kl")}
 
 
 def main() -> None:
@@ -39,26 +40,17 @@ def main() -> None:
     data = load_dataset("mnist-5k").to(device)
     print(f"{data.describe()}; device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
 
-    rows = [("pca-16", "pca", "mse", pca_test_mse(data.train_images.cpu(), data.test_images.cpu(), 16), 0.0)]
-    for recipe_name in ("baseline", "improved"):
-        recipe = RECIPES[f"seed-{recipe_name}"]
-        recipe = recipe.replace(epochs=max(1, round(recipe.epochs * args.scale)), seed=args.seed, eval_every=10**9)
+    rows = [("pca-16", "pca", "mse", pca_test_mse(data.train_images.cpu(), data.test_images.cpu(), 16))]
+    for recipe in (recipes.baseline_recipe(), recipes.article_improved_recipe()):
+        epochs = max(1, round(recipe.train.epochs * args.scale))
+        recipe = recipe.replace(train=recipe.train.replace(epochs=epochs, eval_every=10**9))
+        row = recipes.run_recipe(recipe, data.train_images, None, data.test_images, device, seed=args.seed).row
         for kind in ("ae", "vae"):
-            seed_everything(args.seed)
-            model = preset(f"seed-{recipe_name}-{kind}").to(device)
-            started = time.perf_counter()
-            history = fit(model, data.train_images, recipe, data.test_images, desc=f"{recipe_name} {kind}")
-            seconds = time.perf_counter() - started
-            last = history.last
-            rows.append((recipe_name, kind, "mse", last["test_mse"], seconds))
-            if kind == "vae":
-                rows.append((recipe_name, kind, "neg_elbo", last["test_neg_elbo"], seconds))
-                rows.append((recipe_name, kind, "neg_elbo_z_mean", last["test_neg_elbo_z_mean"], seconds))
-                rows.append((recipe_name, kind, "kl", last["test_kl"], seconds))
-            print(f"  {recipe_name} {kind}: {recipe.epochs} epochs in {seconds:.0f} s")
+            rows += [(recipe.name, kind, metric, row[f"{kind}_{metric}"]) for metric in METRICS[kind]]
+            print(f"  {recipe.name} {kind}: {epochs} epochs in {row[f'{kind}_seconds']:.0f} s")
 
     print(f"\n{'recipe':<10}{'model':<6}{'test metric':<18}{'course_lib':>12}{'reference':>11}{'diff':>9}")
-    for recipe_name, kind, metric, value, _ in rows:
+    for recipe_name, kind, metric, value in rows:
         ref = REFERENCE.get((recipe_name, kind, metric))
         diff = f"{(value - ref) / ref:+.1%}" if ref else ""
         print(f"{recipe_name:<10}{kind:<6}{metric:<18}{value:>12.4f}{ref if ref else '':>11}{diff:>9}")

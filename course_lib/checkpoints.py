@@ -58,6 +58,13 @@ def save_checkpoint(
     return path
 
 
+def _pickle_or_zip(path: Path) -> bool:
+    """Whether the file starts like a pickle (protocol 2-5) or a zip archive, the two formats torch.save writes."""
+    with path.open("rb") as f:
+        head = f.read(2)
+    return head == b"PK" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint's payload safely (``weights_only=True``)."""
     path = Path(path)
@@ -66,8 +73,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only" not in str(err).lower():
-            raise CheckpointError(f"{path} is not a checkpoint: torch.save did not write it ({err})") from err
+        if not _pickle_or_zip(path):
+            raise CheckpointError(f"{path} is not a checkpoint: torch.save did not write this file") from err
         raise CheckpointError(
             f"{path} holds pickled Python objects (e.g. a whole module saved with torch.save(model)), which "
             "course_lib refuses to unpickle because that can run arbitrary code. Save model.state_dict() "

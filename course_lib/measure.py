@@ -75,7 +75,8 @@ class Timing:
         return statistics.median(self.seconds)
 
     def __str__(self) -> str:
-        return f"{self.median:.3g} s (median of {len(self.seconds)}, range {min(self.seconds):.3g}-{max(self.seconds):.3g})"
+        low, high = min(self.seconds), max(self.seconds)
+        return f"{self.median:.3g} s (median of {len(self.seconds)}, range {low:.3g}-{high:.3g})"
 
 
 def time_repeats(

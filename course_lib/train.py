@@ -144,9 +144,17 @@ def held_out_loss(model: nn.Module, images: torch.Tensor, objective: Objective, 
     return sum(objective(model, b, b, generator).sum().item() for b in images.split(1000)) / len(images)
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+def training_parts(
+    model: nn.Module, images: torch.Tensor, cfg: TrainConfig
+) -> tuple[BatchIterator, torch.optim.Optimizer, torch.Generator]:
+    """What :func:`train_epoch` needs, seeded from ``cfg`` as :func:`fit` seeds it: shuffled batches of
+    ``images`` (on the model's device), the optimizer, and the generator for augmentation and z."""
+    device = next(model.parameters()).device
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **course_config.optimizer_kernel(device))
+    optimizer = cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                    **course_config.optimizer_kernel(device))
+    batches = BatchIterator(images.to(device), batch_size=cfg.batch_size, seed=cfg.seed)
+    return batches, optimizer, torch.Generator(device=device).manual_seed(cfg.seed + 1)
 
 
 def fit(
@@ -179,13 +187,10 @@ def fit(
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
     device = next(model.parameters()).device
-    train_images = train_images.to(device)
     test_images = test_images.to(device) if test_images is not None else None
     objective = objective or default_objective(model)
 
-    batches = BatchIterator(train_images, batch_size=cfg.batch_size, seed=cfg.seed)
-    generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    optimizer = _optimizer(model, cfg, device)
+    batches, optimizer, generator = training_parts(model, train_images, cfg)
     scheduler = None
     if cfg.plateau_scheduler:
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -238,13 +243,16 @@ def _restore(
     generator: torch.Generator,
     run: dict[str, Any],
 ) -> History:
-    """Load a checkpoint written by :func:`fit` into the live objects; return the history so far."""
+    """Load a checkpoint written by :func:`fit` into the live objects; return the history so far.
+
+    Only the number of epochs may differ from the stored run (to train it for longer)."""
     device = generator.get_state().device
     _, payload = load_checkpoint(path, expected=model.config, map_location=next(model.parameters()).device)
     state = payload["training_state"]
     if not state or "optimizer" not in state:
         raise CheckpointError(f"{path} has no training state to resume from")
-    if {k: state.get(k) for k in run} != run:
+    stored = {**state.get("train_config", {}), "epochs": None, "objective": state.get("objective")}
+    if stored != {**run["train_config"], "epochs": None, "objective": run["objective"]}:
         raise CheckpointError(f"{path} is a run with another training config or objective; it cannot be resumed")
     model.load_state_dict(payload["state_dict"])
     optimizer.load_state_dict(state["optimizer"])

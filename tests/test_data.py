@@ -1,10 +1,12 @@
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 
 from course_lib.augment import Augmentation, rotate
 from course_lib.data import (
     BatchIterator,
     DatasetUnavailableError,
+    balanced_subset,
     check_images,
     load_dataset,
     read_idx,
@@ -94,13 +96,15 @@ def test_each_image_gets_its_own_angle(mnist5k):
     assert (rotated.sum((1, 2, 3)) / image.sum((1, 2, 3))).min() > 0.9
 
 
-def test_rotation_by_90_degrees_matches_rot90():
+def test_positive_angles_turn_counter_clockwise_like_torchvision():
     image = torch.zeros(1, 1, 28, 28)
-    image[0, 0, 2:6, 10:20] = 1.0
+    image[0, 0, 2:6, 10:20] = 1.0  # a bar along the top edge
     turned = rotate(image, torch.tensor([90.0]))
-    assert torch.allclose(turned, torch.rot90(image, k=-1, dims=(2, 3)), atol=1e-4) or torch.allclose(
-        turned, torch.rot90(image, k=1, dims=(2, 3)), atol=1e-4
-    )
+    # counter-clockwise as displayed: the top edge goes to the left edge
+    assert turned[0, 0, 8:18, 2:6].mean() > 0.99 and turned[0, 0, :, 22:].sum() == 0
+    for degrees in (90.0, 10.0, -25.0):
+        reference = TF.rotate(image, degrees, interpolation=TF.InterpolationMode.BILINEAR)
+        assert torch.allclose(rotate(image, torch.tensor([degrees])), reference, atol=1e-4)
 
 
 def test_rotation_matches_affine_grid_and_grid_sample(mnist5k):
@@ -140,3 +144,13 @@ def test_noise_goes_into_the_inputs_not_the_targets(mnist5k):
     )
     assert not torch.equal(targets, images)  # rotated
     assert (inputs - targets).abs().mean() > 0.05  # and noisy on top
+
+
+def test_balanced_subset_draws_equal_counts_per_class(mnist5k):
+    picked = balanced_subset(mnist5k.test_labels, 53, seed=3)
+    counts = torch.bincount(mnist5k.test_labels[picked], minlength=10)
+    assert len(picked) == len(set(picked.tolist())) == 53
+    assert counts.max() - counts.min() == 1 and counts.sum() == 53
+    assert torch.equal(picked, balanced_subset(mnist5k.test_labels, 53, seed=3))
+    with pytest.raises(ValueError, match="only 100"):
+        balanced_subset(mnist5k.test_labels, 1010)

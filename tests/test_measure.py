@@ -1,10 +1,10 @@
-"""course_lib.flops: FLOP counts of known layers, batch scaling, formatting."""
+"""course_lib.measure: FLOP counts of known layers, batch scaling, formatting; timing of repeats."""
 
 import pytest
 import torch
 from torch import nn
 
-from course_lib.flops import count_flops, flops_by_operator, format_flops
+from course_lib.measure import Timing, count_flops, flops_by_operator, format_flops, time_repeats
 
 
 def test_linear_counts_two_flops_per_multiply_add():
@@ -45,3 +45,13 @@ def test_format_flops():
     assert format_flops(999) == "999 FLOP"
     with pytest.raises(ValueError):
         format_flops(-1)
+
+
+def test_time_repeats_reports_median_and_range_of_every_run():
+    calls = []
+    result, timing = time_repeats(lambda x: calls.append(x) or x * 2, 21, repeats=5)
+    assert result == 42 and calls == [21] * 5 and len(timing.seconds) == 5
+    assert min(timing.seconds) <= timing.median <= max(timing.seconds)
+    assert Timing((3.0, 1.0, 2.0)).median == 2.0 and "range 1-3" in str(Timing((3.0, 1.0, 2.0)))
+    with pytest.raises(ValueError, match="repeats"):
+        time_repeats(print, repeats=0)

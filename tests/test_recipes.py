@@ -1,0 +1,208 @@
+"""Lesson 04's experiment: the article's eight improvements as a ladder and leave-one-out, and the recipe cache."""
+
+import math
+
+import pytest
+import torch
+
+from course_lib import train as train_module
+from course_lib.experiments import recipes
+from course_lib.losses import BetaVAEObjective, MSEObjective
+from course_lib.models import PRESETS, build_model, count_parameters
+from course_lib.train import IMPROVED_BETA, RECIPES, held_out_loss
+
+
+def test_baseline_is_the_article_baseline():
+    base = recipes.ladder_step(0)
+    assert base.ae == PRESETS["seed-baseline-ae"] and base.vae == PRESETS["seed-baseline-vae"]
+    assert base.train == RECIPES["seed-baseline"] and base.vae_objective == BetaVAEObjective(1.0)
+    assert count_parameters(build_model(base.ae)) == 219_891
+    assert count_parameters(build_model(base.vae)) == 218_838
+
+
+def test_last_rung_is_the_improved_article_except_the_documented_fixes():
+    last, article = recipes.ladder()[-1], recipes.article_improved_recipe()
+    assert last.ae == PRESETS["seed-improved-ae"] and last.vae == PRESETS["seed-improved-vae"]
+    assert article.train == RECIPES["seed-improved"] and article.vae_objective == BetaVAEObjective(IMPROVED_BETA)
+    # Erratum 2 (noise was promised, never added) and erratum 5 (scheduler on the training loss) are fixed.
+    assert recipes.changes(article.replace(name=last.name), last) == {
+        "train.plateau_on": ("train", "test"),
+        "train.noise_std": (0.0, recipes.NOISE_STD),
+    }
+    assert last.vae_objective.beta == 0.5
+    assert count_parameters(build_model(last.ae)) == 488_864
+    assert count_parameters(build_model(last.vae)) == 476_208
+    assert recipes.full_recipe().replace(name=last.name) == last
+
+
+def test_each_model_has_its_objective():
+    last = recipes.full_recipe()
+    assert last.objective("ae") == MSEObjective() and last.objective("vae") == BetaVAEObjective(0.5)
+    assert last.model("vae") is last.vae
+    with pytest.raises(ValueError, match="kind"):
+        last.model("gan")
+
+
+def test_ladder_has_nine_rungs_each_adding_something():
+    rungs = recipes.ladder()
+    assert len(rungs) == 9 and len(recipes.IMPROVEMENTS) == 8
+    for before, after in zip(rungs[:-1], rungs[1:]):
+        assert recipes.changes(before, after), f"{after.name} changes nothing"
+    assert len({r.name for r in rungs}) == 9
+    assert recipes.changes(rungs[7], rungs[8]) == {"vae_objective.beta": (1.0, 0.5)}
+
+
+def test_improvements_touch_disjoint_fields():
+    base = recipes.baseline_recipe()
+    seen: set[str] = set()
+    for improvement in recipes.IMPROVEMENTS:
+        fields = set(recipes.changes(base, improvement.apply(base)))
+        assert fields, improvement.key
+        assert not fields & seen, f"{improvement.key} overlaps {fields & seen}"
+        seen |= fields
+
+
+@pytest.mark.parametrize("key", recipes.IMPROVEMENT_KEYS)
+def test_leave_one_out_removes_exactly_that_improvement(key):
+    full, loo = recipes.full_recipe(), recipes.leave_one_out(key)
+    removed = recipes.changes(loo, full)
+    improvement = next(i for i in recipes.IMPROVEMENTS if i.key == key)
+    base = recipes.baseline_recipe()
+    expected = recipes.changes(base, improvement.apply(base))
+    assert removed == expected  # (value without it, value with it), field by field
+    assert loo.name == f"all but {improvement.label.lstrip('+')}"
+
+
+def test_leave_one_out_list_and_unknown_key():
+    names = [r.name for r in recipes.leave_one_out_recipes()]
+    assert names == [recipes.leave_one_out(k).name for k in recipes.IMPROVEMENT_KEYS]
+    with pytest.raises(ValueError, match="unknown improvement"):
+        recipes.leave_one_out("dropout")
+    with pytest.raises(ValueError, match="ladder step"):
+        recipes.ladder_step(9)
+
+
+def test_scale_epochs_keeps_ratio_with_minimum():
+    assert recipes.scale_epochs(recipes.ladder_step(0), 100, 2).train.epochs == 2
+    assert recipes.scale_epochs(recipes.full_recipe(), 100, 2).train.epochs == 5
+    assert recipes.scale_epochs(recipes.full_recipe(), 1000, 3).train.epochs == 3
+    assert recipes.scale_epochs(recipes.full_recipe()).train == recipes.full_recipe().train
+    with pytest.raises(ValueError):
+        recipes.scale_epochs(recipes.full_recipe(), 0)
+
+
+def test_split_validation_is_disjoint_and_seeded():
+    images = torch.arange(100.0).reshape(100, 1, 1, 1)
+    train, val = recipes.split_validation(images, 0.1, seed=3)
+    assert len(train) == 90 and len(val) == 10
+    assert set(train.flatten().tolist()).isdisjoint(val.flatten().tolist())
+    assert torch.equal(val, recipes.split_validation(images, 0.1, seed=3)[1])
+    with pytest.raises(ValueError):
+        recipes.split_validation(images, 1.0)
+
+
+def _small_run(mnist5k):
+    recipe = recipes.scale_epochs(recipes.ladder_step(6), 250, 2)  # 2 epochs, batch 1024, beta 1
+    train, val = recipes.split_validation(mnist5k.train_images[:1200], 0.25)
+    return recipe, train, val, mnist5k.test_images[:200]
+
+
+def test_model_key_of_the_ae_ignores_the_vae_beta_and_follows_the_data(mnist5k):
+    recipe, train, val, test = _small_run(mnist5k)
+    other_beta = recipe.replace(name="other", vae_objective=BetaVAEObjective(3.0))
+    key = recipes.model_key(recipe, "ae", 0, train, val, test)
+    assert recipes.model_key(other_beta, "ae", 0, train, val, test) == key
+    vae_key = recipes.model_key(recipe, "vae", 0, train, val, test)
+    assert recipes.model_key(other_beta, "vae", 0, train, val, test) != vae_key
+    assert recipes.model_key(recipe, "ae", 0, train.clone(), val.clone(), test.clone()) == key  # same data, same key
+    changed = val.clone()
+    changed[0, 0, 14, 14] = 1.0 - changed[0, 0, 14, 14]
+    assert recipes.model_key(recipe, "ae", 0, train, changed, test) != key  # one pixel of the data
+    assert recipes.model_key(recipe, "ae", 0, train, val, test[:100]) != key
+    assert recipes.model_key(recipe, "ae", 1, train, val, test) != key  # another seed
+    assert recipes.model_key(recipes.scale_epochs(recipe, 2), "ae", 0, train, val, test) != key
+
+
+def test_run_recipe_trains_both_models_with_their_objectives(mnist5k):
+    recipe, train, val, test = _small_run(mnist5k)
+    recipe = recipe.replace(vae_objective=BetaVAEObjective(0.5))
+    result = recipes.run_recipe(recipe, train, val, test, seed=0)
+    row = result.row
+    assert row["config"] == recipe.name and row["epochs"] == 2 and row["batch_size"] == 1024
+    assert row["ae_params"] == count_parameters(result.ae) and row["vae_params"] == count_parameters(result.vae)
+    for key in ("ae_mse", "vae_mse", "vae_neg_elbo", "vae_kl", "ae_seconds", "vae_seconds"):
+        assert math.isfinite(row[key]) and row[key] >= 0, key
+    assert 0 < row["ae_mse"] < 0.3 and 0 < row["vae_neg_elbo"] < 784 * 5
+    assert len(result.ae_history) == 2 and "test_mse" in result.vae_history.last
+    # The validation loss that drove the scheduler is the recipe's objective: MSE for the AE, beta 0.5 for the VAE.
+    assert result.ae_history.last["test_loss"] == pytest.approx(held_out_loss(result.ae, val, MSEObjective()))
+    vae_loss = held_out_loss(result.vae, val, BetaVAEObjective(0.5))
+    assert result.vae_history.last["test_loss"] == pytest.approx(vae_loss, rel=1e-6)
+    assert vae_loss < held_out_loss(result.vae, val, BetaVAEObjective(1.0))
+    again = recipes.run_recipe(recipe, train, val, test, seed=0).row
+    assert again["ae_mse"] == pytest.approx(row["ae_mse"], rel=1e-5)
+    assert again["vae_neg_elbo"] == pytest.approx(row["vae_neg_elbo"], rel=1e-5)
+
+
+def _count_fits(monkeypatch):
+    real_fit, trained = recipes.fit, []
+
+    def counting_fit(model, *args, **kwargs):
+        trained.append(kwargs["desc"])
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(recipes, "fit", counting_fit)
+    return trained
+
+
+def test_cached_run_is_loaded_not_retrained(mnist5k, tmp_path, monkeypatch):
+    recipe, train, val, test = _small_run(mnist5k)
+    trained = _count_fits(monkeypatch)
+    first = recipes.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    files = [f"6-500-epochs-batch-1024-{kind}_{first.row[f'{kind}_fingerprint']}.pt" for kind in ("ae", "vae")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == files  # no partial checkpoints left
+    again = recipes.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    assert trained == [f"{recipe.name} ae", f"{recipe.name} vae"]  # the second run trained nothing
+    assert again.row == first.row  # metrics and training seconds come back from the files
+    assert torch.equal(again.vae.decoder[0].weight, first.vae.decoder[0].weight)
+    recipes.run_recipe(recipe, train, val, test, seed=1, cache_dir=tmp_path)  # another seed is another run
+    assert len(trained) == 4
+
+
+def test_identical_models_are_trained_once(mnist5k, tmp_path, monkeypatch, capsys):
+    recipe, train, val, test = _small_run(mnist5k)
+    first = recipes.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    trained = _count_fits(monkeypatch)
+    other = recipe.replace(name="other beta", vae_objective=BetaVAEObjective(0.5))
+    second = recipes.run_recipe(other, train, val, test, seed=0, cache_dir=tmp_path)
+    assert trained == ["other beta vae"]  # its AE is the first recipe's, loaded from the cache
+    assert second.row["ae_fingerprint"] == first.row["ae_fingerprint"]
+    assert second.row["vae_fingerprint"] != first.row["vae_fingerprint"]
+    assert second.row["ae_mse"] == first.row["ae_mse"] and second.row["ae_seconds"] == first.row["ae_seconds"]
+    loaded = f"other beta ae: loaded 6-500-epochs-batch-1024-ae_{first.row['ae_fingerprint']}.pt"
+    assert loaded in capsys.readouterr().out
+    assert len(list(tmp_path.glob("*.pt"))) == 3
+
+
+def test_interrupted_run_resumes_exactly(mnist5k, tmp_path, monkeypatch):
+    recipe, train, val, test = _small_run(mnist5k)
+    recipe = recipe.replace(train=recipe.train.replace(epochs=4))
+    uninterrupted = recipes.run_recipe(recipe, train, val, test, seed=0).row
+    monkeypatch.setattr(recipes, "CHECKPOINT_EVERY", 2)
+    real_epoch, epochs_run = train_module.train_epoch, []
+
+    def crash_in_epoch_3(*args, **kwargs):
+        epochs_run.append(1)
+        if len(epochs_run) == 3:  # after the epoch-2 checkpoint of the AE
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_epoch", crash_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        recipes.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    assert [p.name.rsplit("_", 1)[1] for p in tmp_path.iterdir()] == [f"{uninterrupted['ae_fingerprint']}.partial.pt"]
+    monkeypatch.setattr(train_module, "train_epoch", real_epoch)
+    resumed = recipes.run_recipe(recipe, train, val, test, seed=0, cache_dir=tmp_path)
+    assert len(resumed.ae_history) == 4
+    for key in ("ae_mse", "vae_mse", "vae_neg_elbo", "vae_kl"):
+        assert resumed.row[key] == pytest.approx(uninterrupted[key], rel=1e-6), key
