@@ -118,13 +118,20 @@ TRAINING_CODE = ("course_lib.data", "course_lib.augment", "course_lib.models", "
 """The modules whose source a cached model depends on: editing any of them retrains instead of loading."""
 
 
+def _summary(tensor: torch.Tensor) -> list[Any]:
+    """Shape, sum and an order-sensitive sum (row sums weighted by position) of a tensor."""
+    rows = tensor.reshape(len(tensor), -1).sum(1, dtype=torch.float64) if tensor.dim() else tensor.double().reshape(1)
+    weights = torch.arange(1, len(rows) + 1, dtype=torch.float64, device=rows.device)
+    return [list(tensor.shape), round(float(rows.sum()), 3), round(float(rows @ weights / len(rows)), 3)]
+
+
 def fingerprint(spec: dict[str, Any], *tensors: torch.Tensor) -> str:
     """10 hex digits that change when ``spec`` (plain data: configs, seed), the data (each tensor's shape
-    and sum) or the source of :data:`TRAINING_CODE` changes: equal fingerprints mean identical training runs."""
+    sum and order) or the source of :data:`TRAINING_CODE` changes: equal fingerprints mean identical training runs."""
     code = [inspect.getsource(importlib.import_module(name)) for name in TRAINING_CODE]
     content = {
         "spec": spec,
-        "data": [[list(t.shape), round(float(t.sum(dtype=torch.float64)), 3)] for t in tensors],
+        "data": [_summary(t) for t in tensors],
         "code": hashlib.sha1("".join(code).encode()).hexdigest(),
     }
     return hashlib.sha1(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]

@@ -1,0 +1,140 @@
+"""Lesson 05's sweep (course_lib.experiments.latent_sweep): what it precomputes, its table, its fingerprinted cache."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from course_lib.data import Dataset
+from course_lib.experiments import latent_sweep
+from course_lib.losses import BetaVAEObjective, MSEObjective
+from course_lib.models import ModelConfig, build_model
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep() -> latent_sweep.Sweep:
+    """An untrained VAE (latent 2, beta 1) and AE (latent 16), 40 random test images with labels 0-9, 0-9, ..."""
+    torch.manual_seed(0)
+    vae, ae = (build_model(ModelConfig(kind, d, (32,), (32,))) for kind, d in (("vae", 2), ("ae", 16)))
+    images, labels = torch.rand(40, 1, 28, 28), torch.arange(40) % 10
+    return latent_sweep.Sweep.from_models([(vae, BetaVAEObjective(1.0)), (ae, MSEObjective())], images, labels)
+
+
+def test_shown_indices_take_the_first_of_each_digit_then_the_next_images():
+    labels = torch.tensor([3, 3, 0, 1, 0, 2, 1])
+    assert latent_sweep.shown_indices(labels, n=5).tolist() == [2, 3, 5, 0, 1]
+    assert latent_sweep.shown_indices(labels, n=10).tolist() == [2, 3, 5, 0, 1, 4, 6]
+
+
+def test_a_sweep_model_holds_its_encodings_reconstructions_and_prior_samples(tiny_sweep):
+    entry = tiny_sweep.vae(2, 1.0)
+    model, images = entry.model, tiny_sweep.test_images
+    assert tiny_sweep.shown.tolist() == list(range(10))  # labels 0..9 come first
+    with torch.no_grad():
+        mu, _ = model.encode(images)
+        torch.testing.assert_close(entry.test_codes, mu)
+        torch.testing.assert_close(entry.reconstructions, model.decode(mu[:10]))
+        z = torch.randn(2 * latent_sweep.N_SHOWN, 2, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(entry.prior_samples, model.decode(z))
+    assert entry.beta == 1.0 and entry.name == "VAE latent 2, beta 1"
+    ae = tiny_sweep.ae(16)
+    assert ae.beta is None and ae.name == "AE latent 16"
+    assert ae.prior_samples.shape == (2 * latent_sweep.N_SHOWN, 1, 28, 28)
+    mse = ((ae.model(images) - images) ** 2).mean().item()
+    assert ae.metrics["mse"] == pytest.approx(mse, rel=1e-5)
+    assert tiny_sweep.vae(3, 0.1) is None and tiny_sweep.ae(2) is None
+
+
+def test_the_table_has_one_row_per_model_and_dashes_where_a_metric_does_not_apply(tiny_sweep):
+    lines = tiny_sweep.table().splitlines()
+    assert lines[0].split() == ["model", "MSE/pixel", "BCE", "nats", "KL", "nats", "-ELBO", "active"]
+    vae, ae = lines[2], lines[3]
+    m = tiny_sweep.vae(2, 1.0).metrics
+    assert vae.startswith("VAE latent 2, beta 1") and f"{m['mse']:.4f}" in vae and f"{m['kl']:.2f}" in vae
+    assert vae.split()[-1] == f"{int(m['active_units'])}/2"
+    assert ae.startswith("AE latent 16") and ae.split()[-3:] == ["-", "-", "-"]
+
+
+def test_spec_validates_its_grid():
+    with pytest.raises(ValueError, match="beta"):
+        latent_sweep.SweepSpec("mnist-5k", (2,), (-1.0,))
+    with pytest.raises(ValueError, match="latent_dim"):
+        latent_sweep.SweepSpec("mnist-5k", (0,), (1.0,))
+    assert len(latent_sweep.SweepSpec("mnist", latent_sweep.LATENT_DIMS, latent_sweep.BETAS).members()) == 43
+
+
+# --- the cache ---------------------------------------------------------------------------------------------
+@pytest.fixture()
+def tiny_data() -> Dataset:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(60, 1, 28, 28, generator=generator)
+    labels = torch.arange(60) % 10
+    return Dataset("mnist-5k", images[:40], labels[:40], images[40:], labels[40:], "random test images")
+
+
+def _spec(**changes) -> latent_sweep.SweepSpec:
+    fields = {"dataset": "mnist-5k", "latent_dims": (2,), "betas": (1.0,), "ae_latent_dims": (2,), "epochs": 1,
+              "batch_size": 20, "encoder_widths": (16,), "decoder_widths": (16,)}  # fmt: skip
+    return latent_sweep.SweepSpec(**(fields | changes))
+
+
+def _actions(sweep: latent_sweep.Sweep) -> list[str]:
+    return [line.split("] ")[1].split(",")[0].split(" ")[0] for line in sweep.log]
+
+
+def test_sweep_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch, tiny_data):
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    spec = _spec()
+    first = latent_sweep.train_or_load(spec, tiny_data, progress=False, verbose=False)
+    assert spec.folder.is_relative_to(tmp_path)
+    assert sorted(p.name.rsplit("_", 1)[0] for p in spec.folder.glob("*.pt")) == ["ae_z2", "vae_z2_beta1"]
+    assert _actions(first) == ["trained", "trained"]
+    second = latent_sweep.train_or_load(spec, tiny_data, progress=False, verbose=False)
+    assert _actions(second) == ["loaded", "loaded"]
+    assert second.vae(2, 1.0).metrics == pytest.approx(first.vae(2, 1.0).metrics)
+    torch.testing.assert_close(second.vae(2, 1.0).test_codes, first.vae(2, 1.0).test_codes)
+    torch.testing.assert_close(second.ae(2).test_codes, first.ae(2).test_codes)
+    with pytest.raises(ValueError, match="sweep spec is for"):
+        latent_sweep.train_or_load(_spec(dataset="mnist"), tiny_data, verbose=False)
+
+
+def test_a_changed_recipe_or_data_gets_a_new_key_and_is_retrained(tmp_path, monkeypatch, tiny_data):
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    spec = _spec()
+    vae_config, vae_objective = spec.members()[0][1:]
+    ae_config, ae_objective = spec.members()[1][1:]
+    key = spec.cache_key(vae_config, vae_objective, tiny_data)
+    assert spec.cache_key(vae_config, BetaVAEObjective(0.5), tiny_data) != key
+    assert _spec(epochs=2).cache_key(vae_config, vae_objective, tiny_data) != key
+    assert _spec(lr=1e-3).cache_key(vae_config, vae_objective, tiny_data) != key
+    other_data = Dataset("mnist-5k", tiny_data.train_images[:30], tiny_data.train_labels[:30],
+                         tiny_data.test_images, tiny_data.test_labels, "fewer images")  # fmt: skip
+    assert spec.cache_key(vae_config, vae_objective, other_data) != key
+    assert spec.cache_key(ae_config, ae_objective, tiny_data) != key
+
+    latent_sweep.train_or_load(spec, tiny_data, progress=False, verbose=False)
+    longer = latent_sweep.train_or_load(_spec(epochs=2), tiny_data, progress=False, verbose=False)
+    assert _actions(longer) == ["trained", "trained"]  # never the 1-epoch models
+    # A new beta changes only the VAE's objective: the AE, whose objective has no beta, is loaded.
+    new_beta = latent_sweep.train_or_load(_spec(betas=(0.5,)), tiny_data, progress=False, verbose=False)
+    assert _actions(new_beta) == ["trained", "loaded"]
+    assert len(list(spec.folder.glob("*.pt"))) == 5
+
+
+def test_a_corrupt_cached_checkpoint_is_retrained_with_a_message(tmp_path, monkeypatch, tiny_data, capsys):
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    spec = _spec()
+    first = latent_sweep.train_or_load(spec, tiny_data, progress=False, verbose=False)
+    (vae_file,) = spec.folder.glob("vae_*.pt")
+    vae_file.write_bytes(b"\x00 not a checkpoint " * 10)
+    capsys.readouterr()
+    second = latent_sweep.train_or_load(spec, tiny_data, progress=False, verbose=True)
+    out = capsys.readouterr().out
+    assert f"{vae_file.name} cannot be used" in out and "training it again" in out
+    assert _actions(second) == ["trained", "loaded"]
+    assert "1 trained, 1 loaded" in out
+    # Retraining from the same seed reproduces the lost model.
+    assert second.vae(2, 1.0).metrics == pytest.approx(first.vae(2, 1.0).metrics)
+    assert all(math.isfinite(v) for v in second.vae(2, 1.0).metrics.values())
