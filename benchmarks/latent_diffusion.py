@@ -2,8 +2,9 @@
 
 Both diffusion models get the same wall-clock budget; on the latent side the autoencoder's own training
 time is part of it (latent diffusion budget = budget - autoencoder training time). Both sample the same
-number of images with the same number of DDIM steps, in one batch. Sample quality is the FLD (Frechet
-distance in the features of the course's MNIST classifier) to the test set.
+number of images with the same number of DDIM steps, in one batch, timed as the median of 3 runs. Sample
+quality is the FLD (Frechet distance in the features of the course's MNIST classifier) to the test set.
+The pipeline is notebook 06's, from course_lib.experiments.pixel_vs_latent.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/latent_diffusion.py --budget 60 --steps 25 --n-samples 500
 
@@ -17,17 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_lib import diffusion as D  # noqa: E402
-from course_lib.data import load_dataset  # noqa: E402
-from course_lib.device import pick_device, seed_everything  # noqa: E402
-from course_lib.latents import LatentScaler, encode_images  # noqa: E402
-from course_lib.models import build_model, count_parameters, preset_config  # noqa: E402
-from course_lib.sample_quality import accuracy, fld, train_classifier  # noqa: E402
-from course_lib.train import RECIPES, fit  # noqa: E402
+from course_lib.experiments import pixel_vs_latent  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,103 +41,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    seed_everything(args.seed)
-    device = pick_device(args.device)
-    data = load_dataset(args.dataset).to(device)
-    print(f"device: {device}, torch threads: {torch.get_num_threads()}")
-    print(data.describe())
-    train, test = data.train_images, data.test_images
-    n = args.n_samples
-
-    classifier = train_classifier(train, data.train_labels, epochs=args.classifier_epochs, seed=args.seed)
-    print(f"FLD classifier: test accuracy {accuracy(classifier, test, data.test_labels):.3f}")
-
-    schedule = D.NoiseSchedule(args.timesteps, device=device)
-
-    # Pixel side: the whole budget goes to the U-Net.
-    seed_everything(args.seed)
-    unet = D.PixelUNet().to(device)
-    pixel_hist = D.train_diffusion(
-        unet,
-        schedule,
-        D.to_model_range(train),
-        budget_s=args.budget,
-        batch_size=128,
-        lr=1e-3,
-        seed=args.seed,
-        log_every=5,
+    race = pixel_vs_latent.run(
+        args.dataset, args.budget, args.steps, args.n_samples, args.ae_epochs, args.classifier_epochs,
+        autoencoder=args.autoencoder, timesteps=args.timesteps, seed=args.seed, device=args.device,
     )
-
-    # Latent side: first the autoencoder, then diffusion in its latent space for what is left of the budget.
-    seed_everything(args.seed)
-    ae = build_model(preset_config(f"seed-improved-{args.autoencoder}")).to(device)
-    recipe = RECIPES["seed-improved"].replace(epochs=args.ae_epochs, batch_size=128, seed=args.seed)
-    _, ae_seconds = D.timed(fit, ae, train, recipe, progress=False, device=device)
-    latents = encode_images(ae, train)
-    scaler = LatentScaler().fit(latents, center=args.autoencoder == "ae")
-    seed_everything(args.seed)
-    mlp = D.LatentMLP(latents.shape[1], width=128).to(device)
-    latent_budget = args.budget - ae_seconds
-    if latent_budget <= 0:
-        print(f"the autoencoder took {ae_seconds:.1f} s, the whole budget of {args.budget} s: raise --budget")
-        return 2
-    latent_hist = D.train_diffusion(
-        mlp, schedule, scaler.encode(latents), budget_s=latent_budget, batch_size=128, lr=1e-3, seed=args.seed
-    )
-    print(
-        f"pixel U-Net: {pixel_hist.total_steps} steps in {pixel_hist.total_seconds:.1f} s, loss "
-        f"{pixel_hist.losses[0]:.3f} -> {pixel_hist.losses[-1]:.3f}"
-    )
-    print(
-        f"{args.autoencoder.upper()}: {args.ae_epochs} epochs in {ae_seconds:.1f} s, latent scale {scaler.scale:.4g}; "
-        f"latent MLP: {latent_hist.total_steps} steps in {latent_hist.total_seconds:.1f} s, loss "
-        f"{latent_hist.losses[0]:.3f} -> {latent_hist.losses[-1]:.3f}"
-    )
-
-    # Sampling: same n, same steps, one batch each; warm-up first so that one-off costs are not timed.
-    D.sample_pixel_images(unet, schedule, 2, 2, seed=args.seed)
-    D.sample_latent_images(mlp, schedule, ae, scaler, 2, 2, seed=args.seed)
-    pixel_images, pixel_seconds = D.timed(
-        D.sample_pixel_images, unet, schedule, n, args.steps, seed=args.seed, device=device
-    )
-    latent_images, latent_seconds = D.timed(
-        D.sample_latent_images, mlp, schedule, ae, scaler, n, args.steps, seed=args.seed, device=device
-    )
-
-    # References: real train vs real test (the floor), the autoencoder's reconstructions, its prior samples.
-    references = D.reference_flds(classifier, ae, train, data.train_labels, test, data.test_labels, n, seed=args.seed)
-    prior_fld = references.get("prior", float("nan"))
-
-    decoder = ae.decoder
-    pixel = D.MethodResult(
-        "pixel",
-        count_parameters(unet),
-        D.flops_per_image(unet, (1, 28, 28)),
-        args.steps,
-        n,
-        pixel_hist.total_seconds,
-        pixel_seconds,
-        fld(classifier, pixel_images, test),
-    )
-    latent = D.MethodResult(
-        "latent",
-        count_parameters(mlp),
-        D.flops_per_image(mlp, (latents.shape[1],)),
-        args.steps,
-        n,
-        ae_seconds + latent_hist.total_seconds,
-        latent_seconds,
-        fld(classifier, latent_images, test),
-        autoencoder_params=count_parameters(ae),
-        decode_flops=D.count_flops(decoder, torch.zeros(1, latents.shape[1], device=device)),
-        autoencoder_seconds=ae_seconds,
-    )
-    print()
-    print(D.comparison_table(pixel, latent, references))
-    print()
-    if args.autoencoder == "vae":
-        _, text = D.goal_report(pixel, latent, prior_fld)
-        print(text)
+    print(f"\n{pixel_vs_latent.comparison_table(race.pixel, race.latent, race.references, race.kind)}\n")
+    # the budget is checked after every step, so each side stops at most one step late
+    print(f"wall-clock budget {args.budget:g} s per side; training stopped "
+          f"{race.pixel.train_seconds - args.budget:+.2f} s (pixel), "
+          f"{race.latent.train_seconds - args.budget:+.2f} s (latent) after it\n")
+    if "prior" in race.references:
+        print(pixel_vs_latent.goal_report(race.pixel, race.latent, race.references["prior"])[1])
     print(f"\n(total run time {time.perf_counter() - started:.0f} s)")
     return 0
 

@@ -1,8 +1,9 @@
-"""Latent codes for latent diffusion: encode with an AE/VAE, standardise with one scale factor, decode.
+"""The two spaces diffusion runs in, and how images come out of each.
 
-Stable Diffusion multiplies its VAE's latents by 0.18215 before diffusion: that number is 1 / std of the
-latents, measured once on a batch of training images, so that the diffused values have unit variance, like
-the N(0, I) noise they are mixed with. :class:`LatentScaler` does the same for the course's models.
+Pixel space: images in [0, 1] scaled to [-1, 1], so that signal and noise have comparable size. Latent space:
+an autoencoder's codes times one scale factor. Stable Diffusion multiplies its VAE's latents by 0.18215: that
+number is 1 / std of the latents, measured once on training images, so that the diffused values have unit
+variance, like the N(0, I) noise they are mixed with. :class:`LatentScaler` does the same for the course's models.
 """
 
 from __future__ import annotations
@@ -10,7 +11,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.evaluate import encode_mean
+from course_lib.data import IMAGE_SHAPE
+from course_lib.diffusion.schedule import NoiseSchedule, ddim_sample
+from course_lib.evaluate import decode
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> [-1, 1], the range pixel-space diffusion works in."""
+    return images * 2 - 1
+
+
+def to_image_range(x: torch.Tensor) -> torch.Tensor:
+    """Pixel-diffusion output in [-1, 1] (clamped) -> images in [0, 1]."""
+    return ((x.clamp(-1, 1) + 1) / 2).contiguous()
 
 
 class LatentScaler:
@@ -49,15 +62,23 @@ class LatentScaler:
         return scaled / self.scale + self.shift
 
 
-def encode_images(autoencoder: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Latent codes of ``images``: the AE's z or the VAE's posterior mean mu (no sampling)."""
-    return encode_mean(autoencoder, images, batch_size=batch_size)
-
-
-@torch.no_grad()
-def decode_latents(
-    autoencoder: nn.Module, scaler: LatentScaler, scaled: torch.Tensor, batch_size: int = 1000
+def sample_pixel_images(
+    model: nn.Module, schedule: NoiseSchedule, n: int, steps: int, seed: int = 0, eta: float = 0.0
 ) -> torch.Tensor:
-    """Standardised latents -> images in [0, 1], decoded in batches."""
-    autoencoder.eval()
-    return torch.cat([autoencoder.decode(scaler.decode(b)) for b in scaled.split(batch_size)])
+    """``n`` images in [0, 1] from a pixel denoiser: ``steps`` DDIM steps, x_0 clipped to [-1, 1] each step."""
+    return to_image_range(ddim_sample(model, schedule, (n, *IMAGE_SHAPE), steps=steps, eta=eta, seed=seed, clip=1.0))
+
+
+def sample_latent_images(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    autoencoder: nn.Module,
+    scaler: LatentScaler,
+    n: int,
+    steps: int,
+    seed: int = 0,
+    eta: float = 0.0,
+) -> torch.Tensor:
+    """``n`` images in [0, 1]: ``steps`` DDIM steps in the scaled latent space, then one pass of the decoder."""
+    z = ddim_sample(model, schedule, (n, model.latent_dim), steps=steps, eta=eta, seed=seed)
+    return decode(autoencoder, scaler.decode(z))
