@@ -23,8 +23,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# Extra JupyterLab arguments, e.g. `make lab LAB_ARGS="--no-browser --port 8890"`. Jupyter refuses to run as root
+# (Docker containers, cloud VMs) unless told --allow-root, so the flag is added for root only.
+LAB_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: install
-	$(BIN)/jupyter lab notebooks
+	exec $(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks
 
 # The tests run a kernel, pytest and a browser on the same cores: threads that sleep while they wait for work
 # (instead of spinning) keep them from starving each other. `make lab` keeps the default, faster for one kernel.

@@ -1,5 +1,4 @@
-"""Tests of the core functions that notebook 07's claims module used to hold: AUROC and ROC, the linear probe,
-latent statistics, interpolation, decoding and prior sampling, and the Markdown table."""
+"""course_lib.metrics: the Frechet distance against closed forms, AUROC and ROC, the linear probe, latent statistics."""
 
 from __future__ import annotations
 
@@ -8,10 +7,7 @@ import itertools
 import pytest
 import torch
 
-from course_lib.evaluate import decode, interpolate, sample_prior
-from course_lib.metrics import auroc, latent_statistics, linear_probe, roc_curve
-from course_lib.models import ModelConfig, build_model
-from course_lib.report import table
+from course_lib.metrics import auroc, frechet_distance, latent_statistics, linear_probe, roc_curve
 
 # --- AUROC and ROC ------------------------------------------------------------------------------------------
 
@@ -60,36 +56,6 @@ def test_roc_curve_points_and_area():
     assert torch.trapezoid(tpr, fpr).item() == pytest.approx(auroc(scores, labels))
 
 
-# --- interpolation, decoding, prior samples -----------------------------------------------------------------
-
-
-def test_interpolate_endpoints_and_midpoint():
-    a, b = torch.zeros(2, 3), torch.ones(2, 3)
-    path = interpolate(a, b, 5)
-    assert path.shape == (2, 5, 3)
-    assert torch.equal(path[:, 0], a) and torch.equal(path[:, -1], b)
-    assert torch.allclose(path[:, 1], torch.full((2, 3), 0.25))
-    assert torch.allclose(path[:, 2], torch.full((2, 3), 0.5))
-    with pytest.raises(ValueError):
-        interpolate(a, b, 1)
-    with pytest.raises(ValueError):
-        interpolate(a, torch.ones(2, 4), 3)
-
-
-def test_decode_and_sample_prior_shapes_and_seeding():
-    torch.manual_seed(0)
-    for kind in ("ae", "vae"):
-        model = build_model(ModelConfig(kind, 4, (16,), (16,)))
-        images = decode(model, torch.zeros(3, 4))
-        assert images.shape == (3, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
-        samples = sample_prior(model, 5, seed=1)
-        assert samples.shape == (5, 1, 28, 28)
-        assert torch.equal(samples, sample_prior(model, 5, seed=1))
-        z = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
-        with torch.no_grad():
-            assert torch.allclose(samples, model.eval().decode(z))
-
-
 # --- structure of the latent space --------------------------------------------------------------------------
 
 
@@ -118,9 +84,33 @@ def test_latent_statistics():
     assert torch.isfinite(dead["corr"]).all()
 
 
-# --- the Markdown table ------------------------------------------------------------------------------------
+# --- the Frechet distance -----------------------------------------------------------------------------------
 
 
-def test_markdown_table_escapes_pipes():
-    text = table([{"a": 1, "b": "x|y"}], [("a", "a", "d"), ("b", "b", "s")], markdown=True)
-    assert text.splitlines() == ["| a | b |", "|---|---|", "| 1 | x\\|y |"]
+def gaussian(n, d, mean=0.0, std=1.0, seed=0):
+    return mean + std * torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_frechet_distance_of_a_set_to_itself_is_zero():
+    a = gaussian(500, 8)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_of_shifted_sets_is_the_squared_shift():
+    a = gaussian(400, 6)
+    shift = torch.tensor([3.0, 0.0, -1.0, 0.5, 0.0, 2.0], dtype=torch.float64)
+    assert frechet_distance(a, a + shift) == pytest.approx(shift.pow(2).sum().item(), rel=1e-9)
+
+
+def test_frechet_distance_between_standard_normals_of_different_scale_is_closed_form():
+    # N(0, I) vs N(0, 4I) in d dimensions: Tr(I + 4I - 2 * 2I) = d
+    d = 5
+    value = frechet_distance(gaussian(200_000, d, seed=1), gaussian(200_000, d, std=2.0, seed=2))
+    assert value == pytest.approx(d, rel=0.02)
+
+
+def test_frechet_distance_is_symmetric():
+    a, b = gaussian(300, 4, seed=3), gaussian(300, 4, mean=1.0, std=1.5, seed=4)
+    assert frechet_distance(a, b) == pytest.approx(frechet_distance(b, a), rel=1e-9)
+    with pytest.raises(ValueError, match="two feature vectors"):
+        frechet_distance(a[:1], b)
