@@ -57,7 +57,7 @@ test: export OMP_WAIT_POLICY ?= PASSIVE
 test: export COURSE_COLAB_VENV ?= $(abspath $(COLAB_VENV))
 test: install-test install-colab
 	$(BIN)/ruff check .
-	COURSE_FAST=1 $(BIN)/python -m pytest --durations=10 --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
+	COURSE_FAST=1 COURSE_SOLVE_EXERCISES=1 $(BIN)/python -m pytest --durations=10 --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
 
 # Mutation testing, not part of `make test` (see tests/MUTATION.md; the README says how long it takes on 2 cores):
 # mutmut plants one-line bugs in course_lib, one at a time, runs the unit tests that reach the changed function,

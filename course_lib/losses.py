@@ -2,8 +2,8 @@
 
 Every function returns one value per image (shape (B,)): ``*_per_pixel`` is averaged over the 784 pixels,
 ``*_per_image`` is summed over them. Likelihood terms are in nats (natural log). The objectives are what
-:func:`course_lib.train.fit` minimises: :class:`MSEObjective` for an AE, :class:`BetaVAEObjective` (which
-owns beta) for a VAE.
+:func:`course_lib.train.fit` minimises: :class:`MSEObjective` (or :class:`BCEObjective`) for an AE,
+:class:`BetaVAEObjective` (which owns beta) for a VAE.
 """
 
 from __future__ import annotations
@@ -69,6 +69,17 @@ class MSEObjective:
         self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor:
         return mse_per_pixel(model(inputs), targets)
+
+
+@dataclass(frozen=True)
+class BCEObjective:
+    """An AE trained on a VAE's reconstruction loss: BCE summed over the pixels, nats per image (a Bernoulli
+    decoder, where MSE is a Gaussian one); it separates the change of loss from the variational part."""
+
+    def __call__(
+        self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        return bce_per_image(model(inputs), targets)
 
 
 @dataclass(frozen=True)
