@@ -15,7 +15,8 @@ The taught core (what the notebooks show, bottom to top):
 - ``measure``: FLOPs of a forward pass, GPU-synchronised timing, medians of repeats.
 - ``viz``: image grids (torchvision's make_grid), the article's comparison figure, curves, class histograms.
 - ``report``: the one table printer (aligned text or Markdown).
-- ``notebook_tools``: the notebooks' set-up cell, ``show_source``, widget-state stripping.
+- ``exercises``: every notebook's exercise checks and stored solutions.
+- ``notebook_tools``: the notebooks' set-up cell, ``show_source``, widget-state stripping, the repository address.
 
 ``diffusion/``: DDPM in pixel and latent space (``schedule``, ``denoisers``, ``training``, ``spaces``).
 
