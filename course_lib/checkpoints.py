@@ -119,14 +119,18 @@ TRAINING_CODE = ("course_lib.data", "course_lib.augment", "course_lib.models", "
 
 
 def _summary(tensor: torch.Tensor) -> list[Any]:
-    """Shape, sum and an order-sensitive sum (row sums weighted by position) of a tensor."""
-    rows = tensor.reshape(len(tensor), -1).sum(1, dtype=torch.float64) if tensor.dim() else tensor.double().reshape(1)
-    weights = torch.arange(1, len(rows) + 1, dtype=torch.float64, device=rows.device)
-    return [list(tensor.shape), round(float(rows.sum()), 3), round(float(rows @ weights / len(rows)), 3)]
+    """Shape, sum and two order-sensitive sums of a tensor: of its rows weighted by their position, and of its
+    columns weighted by theirs (so a reordering of the items, or of the pixels within each, changes the summary)."""
+    flat = tensor.reshape(len(tensor), -1).double() if tensor.dim() else tensor.double().reshape(1, 1)
+    rows, columns = flat.sum(1), flat.sum(0)
+    row_weights = torch.arange(1, len(rows) + 1, dtype=torch.float64, device=flat.device)
+    column_weights = torch.arange(1, len(columns) + 1, dtype=torch.float64, device=flat.device)
+    return [list(tensor.shape), round(float(rows.sum()), 3), round(float(rows @ row_weights / len(rows)), 3),
+            round(float(columns @ column_weights / len(columns)), 3)]
 
 
 def fingerprint(spec: dict[str, Any], *tensors: torch.Tensor) -> str:
-    """10 hex digits that change when ``spec`` (plain data: configs, seed), the data (each tensor's shape
+    """10 hex digits that change when ``spec`` (plain data: configs, seed), the data (each tensor's shape,
     sum and order) or the source of :data:`TRAINING_CODE` changes: equal fingerprints mean identical training runs."""
     code = [inspect.getsource(importlib.import_module(name)) for name in TRAINING_CODE]
     content = {

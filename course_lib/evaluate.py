@@ -21,20 +21,20 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.no_grad()
 def encode(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Latent codes (N, latent_dim): the AE's z, or the VAE's posterior mean mu (no sampling)."""
     model.eval()
-    codes = [model.encode(b)[0] if is_vae(model) else model.encode(b) for b in images.split(batch_size)]
+    with torch.no_grad():
+        codes = [model.encode(b)[0] if is_vae(model) else model.encode(b) for b in images.split(batch_size)]
     return torch.cat(codes)
 
 
-@torch.no_grad()
 def decode(model: nn.Module, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Images (N, 1, 28, 28) in [0, 1] decoded from latent points (N, latent_dim)."""
     model.eval()
     z = z.to(_device_of(model), torch.float32)
-    return torch.cat([model.decode(b) for b in z.split(batch_size)])
+    with torch.no_grad():
+        return torch.cat([model.decode(b) for b in z.split(batch_size)])
 
 
 def reconstruct(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -68,7 +68,6 @@ def reconstruction_mse(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return losses.mse_per_pixel(reconstruct(model, images), images)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
     """Metrics on ``images`` (use the test set): per-pixel MSE, PSNR (dB), BCE (nats per image).
 
@@ -81,25 +80,26 @@ def evaluate(model: nn.Module, images: torch.Tensor, batch_size: int = 1000, see
     generator = torch.Generator(device=images.device).manual_seed(seed)
     sums: dict[str, float] = {}
     unit_kl = []
-    for batch in images.split(batch_size):
-        if is_vae(model):
-            mu, logvar = model.encode(batch)
-            x_mean = model.decode(mu)
-            x_sampled = model.decode(model.reparameterize(mu, logvar, generator))
-            kl = losses.kl_per_image(mu, logvar)
-            unit_kl.append(losses.kl_per_unit(mu, logvar).sum(0))
-            per_image = {
-                "kl": kl,
-                "neg_elbo": losses.bce_per_image(x_sampled, batch) + kl,
-                "neg_elbo_z_mean": losses.bce_per_image(x_mean, batch) + kl,
-            }
-        else:
-            x_mean = model(batch)
-            per_image = {}
-        mse = losses.mse_per_pixel(x_mean, batch)
-        per_image |= {"mse": mse, "psnr": psnr_db(mse), "bce": losses.bce_per_image(x_mean, batch)}
-        for key, values in per_image.items():
-            sums[key] = sums.get(key, 0.0) + values.sum().item()
+    with torch.no_grad():
+        for batch in images.split(batch_size):
+            if is_vae(model):
+                mu, logvar = model.encode(batch)
+                x_mean = model.decode(mu)
+                x_sampled = model.decode(model.reparameterize(mu, logvar, generator))
+                kl = losses.kl_per_image(mu, logvar)
+                unit_kl.append(losses.kl_per_unit(mu, logvar).sum(0))
+                per_image = {
+                    "kl": kl,
+                    "neg_elbo": losses.bce_per_image(x_sampled, batch) + kl,
+                    "neg_elbo_z_mean": losses.bce_per_image(x_mean, batch) + kl,
+                }
+            else:
+                x_mean = model(batch)
+                per_image = {}
+            mse = losses.mse_per_pixel(x_mean, batch)
+            per_image |= {"mse": mse, "psnr": psnr_db(mse), "bce": losses.bce_per_image(x_mean, batch)}
+            for key, values in per_image.items():
+                sums[key] = sums.get(key, 0.0) + values.sum().item()
     n = len(images)
     metrics = {key: total / n for key, total in sums.items()}
     if unit_kl:

@@ -58,11 +58,11 @@ def train_classifier(
     return model.eval()
 
 
-@torch.no_grad()
 def predict_proba(classifier: DigitClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Class probabilities (N, 10)."""
     classifier.eval()
-    return torch.cat([F.softmax(classifier(b), dim=1) for b in images.split(batch_size)])
+    with torch.no_grad():
+        return torch.cat([F.softmax(classifier(b), dim=1) for b in images.split(batch_size)])
 
 
 def accuracy(classifier: DigitClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -80,11 +80,11 @@ def class_histogram(classifier: DigitClassifier, images: torch.Tensor) -> torch.
     return torch.bincount(predict_proba(classifier, images).argmax(1).cpu(), minlength=10)
 
 
-@torch.no_grad()
 def embed(classifier: DigitClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Penultimate-layer features (N, 64)."""
     classifier.eval()
-    return torch.cat([classifier.embed(b) for b in images.split(batch_size)])
+    with torch.no_grad():
+        return torch.cat([classifier.embed(b) for b in images.split(batch_size)])
 
 
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:

@@ -136,12 +136,12 @@ def train_epoch(
     return float(total) / count
 
 
-@torch.no_grad()
 def held_out_loss(model: nn.Module, images: torch.Tensor, objective: Objective, seed: int = 0) -> float:
     """The training objective on held-out images (eval mode, no augmentation, z drawn with ``seed``)."""
     model.eval()
     generator = torch.Generator(device=images.device).manual_seed(seed)
-    return sum(objective(model, b, b, generator).sum().item() for b in images.split(1000)) / len(images)
+    with torch.no_grad():
+        return sum(objective(model, b, b, generator).sum().item() for b in images.split(1000)) / len(images)
 
 
 def training_parts(

@@ -191,3 +191,159 @@ def test_gap_and_epochs_to_target():
     assert claims.epochs_to_target([0.5, 0.3, 0.2, 0.1], 0.25) == 3
     assert claims.epochs_to_target([0.5, 0.3, 0.2, 0.1], 0.3) == 2  # reaching the target exactly counts
     assert claims.epochs_to_target([0.5, 0.3], 0.1) is None
+
+
+def test_fit_gaussian_adds_jitter_to_the_diagonal_only():
+    codes = torch.tensor([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])  # unit 2 never varies
+    mean, cov = claims.fit_gaussian(codes, jitter=0.01)
+    assert mean.tolist() == [2.0, 1.0]
+    assert torch.allclose(cov, torch.tensor([[4.01, 0.0], [0.0, 0.01]]))  # unbiased variance of 0, 2, 4 is 4
+    assert claims.sample_gaussian(mean, cov, 10).shape == (10, 2)  # positive definite thanks to the jitter
+    with pytest.raises(ValueError, match=r"codes must have shape \(N >= 2, D\), got \(4,\)"):
+        claims.fit_gaussian(torch.zeros(4))
+
+
+def test_sample_gaussian_is_seeded_and_follows_the_covariance():
+    mean, cov = torch.tensor([1.0, 2.0]), torch.tensor([[1.0, 0.9], [0.9, 1.0]])
+    a = claims.sample_gaussian(mean, cov, 20_000, seed=3)
+    assert torch.equal(a, claims.sample_gaussian(mean, cov, 20_000, seed=3))
+    assert not torch.equal(a, claims.sample_gaussian(mean, cov, 20_000, seed=4))
+    assert torch.corrcoef(a.T)[0, 1].item() == pytest.approx(0.9, abs=0.01)
+
+
+def test_corrupt_fraction_edges_and_seeds():
+    images = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    out, mask = claims.corrupt_fraction(images, 0.0)
+    assert not mask.any() and torch.equal(out, images) and out is not images
+    out, mask = claims.corrupt_fraction(images, 1.0, "invert")
+    assert mask.all() and torch.allclose(out, 1 - images)
+    a, mask_a = claims.corrupt_fraction(images, 0.2, seed=1)
+    b, mask_b = claims.corrupt_fraction(images, 0.2, seed=1)
+    c, mask_c = claims.corrupt_fraction(images, 0.2, seed=2)
+    assert torch.equal(a, b) and torch.equal(mask_a, mask_b) and not torch.equal(mask_a, mask_c)
+    assert int(mask_a.sum()) == 10 and a[mask_a].min() >= 0 and a[mask_a].max() <= 1
+    assert torch.equal(images, torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0)))  # untouched
+    with pytest.raises(ValueError, match=r"fraction must lie in \[0, 1\], got -0.1"):
+        claims.corrupt_fraction(images, -0.1)
+    with pytest.raises(ValueError, match="choose one of noise, invert"):
+        claims.corrupt_fraction(images, 0.1, "blur")
+
+
+def test_gaussian_noise_has_the_stated_std_before_clipping():
+    images = torch.full((10, 1, 28, 28), 0.5)
+    noise = claims.add_gaussian_noise(images, 0.05, seed=2) - images
+    assert noise.std().item() == pytest.approx(0.05, rel=0.03) and noise.mean().item() == pytest.approx(0, abs=0.002)
+    assert not torch.equal(claims.add_gaussian_noise(images, 0.05, seed=3) - images, noise)
+    with pytest.raises(ValueError, match="std must be >= 0, got -1"):
+        claims.add_gaussian_noise(images, -1)
+
+
+def test_anomaly_scores_average_four_draws_by_default_and_batch_by_1000():
+    model = tiny("vae")
+    images = torch.rand(1001, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    scores = claims.anomaly_scores(model, images[:3], seed=5)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        draws = torch.stack([BetaVAEObjective(1.0)(model, images[:3], images[:3], generator) for _ in range(4)])
+    assert torch.allclose(scores, draws.mean(0), rtol=1e-5)
+    assert claims.anomaly_scores(model, images).shape == (1001,)
+    assert not model.training
+
+
+def test_seconds_per_epoch_trains_each_model_repeats_times(monkeypatch):
+    calls = []
+    real_epoch = claims.train_epoch
+    monkeypatch.setattr(claims, "train_epoch", lambda model, *args: calls.append(model) or real_epoch(model, *args))
+    models = {"ae": tiny("ae"), "vae": tiny("vae")}
+    timings = claims.seconds_per_epoch(models, {"ae": MSEObjective(), "vae": BetaVAEObjective()},
+                                       torch.rand(16, 1, 28, 28), TrainConfig(batch_size=8), repeats=3)
+    assert [type(m).__name__ for m in calls] == ["AutoEncoder", "VariationalAutoEncoder"] * 3  # taking turns
+    assert all(m is not models["ae"] and m is not models["vae"] for m in calls)
+    assert len(set(map(id, calls))) == 6 and all(len(t.seconds) == 3 for t in timings.values())
+
+
+def test_fit_tracked_records_at_the_end_and_stops_on_divergence(monkeypatch):
+    torch.manual_seed(0)
+    images = torch.rand(16, 1, 28, 28)
+    records = claims.fit_tracked(tiny("ae"), images, images, TrainConfig(epochs=3, batch_size=8), every=5)
+    assert [r["epoch"] for r in records] == [0, 3] and set(records[0]) == {"epoch", "train_mse", "test_mse"}
+    test = torch.zeros(4, 1, 28, 28)
+    model = tiny("ae")
+    records = claims.fit_tracked(model, images, test, TrainConfig(epochs=1, batch_size=8))
+    with torch.no_grad():
+        assert records[-1]["test_mse"] == pytest.approx(model.eval()(test).pow(2).mean().item(), rel=1e-5)
+    monkeypatch.setattr(claims, "train_epoch", lambda *args: float("nan"))
+    with pytest.raises(claims.TrainingDivergedError, match="the training loss became nan in epoch 1"):
+        claims.fit_tracked(tiny("ae"), images, images, TrainConfig(epochs=2))
+    with pytest.raises(ValueError, match="shape"):
+        claims.fit_tracked(tiny("ae"), images[:, :, 1:], images, TrainConfig(epochs=1))
+
+
+def test_path_smoothness_of_latent_paths_two_frames_and_loops():
+    start, end = torch.tensor([[0.2, 0.2]]), torch.tensor([[0.8, 0.2]])
+    short = torch.stack([start, (start + end) / 2, end], 1)  # (1, 3, 2): a 3-D path of latent codes, span 0.6
+    assert claims.path_smoothness(short)["max_step"].item() == pytest.approx(0.5)
+    two = torch.stack([start, end], 1)  # two frames: one step, the whole way
+    assert claims.path_smoothness(two)["length"].item() == pytest.approx(1.0)
+    loop = torch.stack([start, end, start], 1)  # back where it started: no span to compare with
+    assert math.isnan(claims.path_smoothness(loop)["max_step"].item())
+    # two paths at once, each against its own span: a straight one, and one twice as long as its span
+    detour = torch.stack([start, torch.tensor([[0.5, 0.5]]), end], 1)
+    both = claims.path_smoothness(torch.cat([short, detour]))
+    assert both["length"].tolist() == pytest.approx([1.0, 2 * math.hypot(0.3, 0.3) / 0.6], rel=1e-5)
+    assert both["mean_step"].tolist() == pytest.approx([0.5, math.hypot(0.3, 0.3) / 0.6], rel=1e-5)
+    with pytest.raises(ValueError, match=r"paths must have shape \(P, F >= 2, ...\), got \(1, 1, 2\)"):
+        claims.path_smoothness(start.unsqueeze(1))
+
+
+def test_fit_gaussian_of_two_codes_and_default_seeds():
+    mean, cov = claims.fit_gaussian(torch.tensor([[0.0], [2.0]]), jitter=0.0)
+    assert mean.tolist() == [1.0] and cov.tolist() == [[2.0]]
+    codes = torch.tensor([[0.0, -1.0], [1.0, 1.0]])
+    assert torch.equal(claims.sample_box(codes, 5), claims.sample_box(codes, 5, seed=0))
+    assert torch.equal(claims.sample_gaussian(mean, cov, 5), claims.sample_gaussian(mean, cov, 5, seed=0))
+    images = torch.rand(20, 1, 28, 28)
+    assert torch.equal(claims.add_gaussian_noise(images, 0.1), claims.add_gaussian_noise(images, 0.1, seed=0))
+    assert torch.equal(claims.corrupt_fraction(images, 0.5)[0], claims.corrupt_fraction(images, 0.5, seed=0)[0])
+
+
+def test_gaussian_noise_is_clipped_to_the_unit_interval():
+    black, white = torch.zeros(4, 1, 28, 28), torch.ones(4, 1, 28, 28)
+    noisy_black = claims.add_gaussian_noise(black, 1.0)
+    assert noisy_black.min() == 0 and (noisy_black == 0).float().mean().item() == pytest.approx(0.5, abs=0.03)
+    noisy_white = claims.add_gaussian_noise(white, 1.0)
+    assert noisy_white.max() == 1 and (noisy_white == 1).float().mean().item() == pytest.approx(0.5, abs=0.03)
+    mid = torch.full((4, 1, 28, 28), 0.5)
+    expected = (0.5 + 0.1 * torch.randn(mid.shape, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
+    assert torch.allclose(claims.add_gaussian_noise(mid, 0.1, seed=3), expected)  # the noise is added, seeded
+
+
+def test_seconds_per_epoch_repeats_three_times_by_default_and_once_if_asked():
+    models, objectives = {"ae": tiny("ae")}, {"ae": MSEObjective()}
+    images = torch.rand(8, 1, 28, 28)
+    assert len(claims.seconds_per_epoch(models, objectives, images, TrainConfig(batch_size=8))["ae"].seconds) == 3
+    assert len(claims.seconds_per_epoch(models, objectives, images, TrainConfig(batch_size=8),
+                                        repeats=1)["ae"].seconds) == 1
+    with pytest.raises(ValueError, match="repeats must be >= 1, got 0"):
+        claims.seconds_per_epoch(models, objectives, images, TrainConfig(), repeats=0)
+
+
+def test_fit_tracked_defaults_every_5_epochs_and_the_negative_elbo():
+    torch.manual_seed(0)
+    images = torch.rand(16, 1, 28, 28)
+    cfg = TrainConfig(epochs=6, batch_size=8, lr=1e-2)
+    assert [r["epoch"] for r in claims.fit_tracked(tiny("ae"), images, images, cfg)] == [0, 5, 6]
+    assert [r["epoch"] for r in claims.fit_tracked(tiny("ae"), images, images, cfg.replace(epochs=2), every=1)] == [
+        0, 1, 2]
+    model, twin = tiny("vae", seed=1), tiny("vae", seed=1)
+    claims.fit_tracked(model, images, images, cfg.replace(epochs=1))
+    fit(twin, images, cfg.replace(epochs=1), objective=BetaVAEObjective(1.0), progress=False)
+    assert same_weights(model, twin)
+    with pytest.raises(ValueError, match="^fit_tracked keeps the learning rate constant; use a config without "
+                                         "plateau_scheduler$"):
+        claims.fit_tracked(tiny("ae"), images, images, cfg.replace(plateau_scheduler=True))
+
+
+def test_anomaly_scores_draw_with_seed_0_by_default():
+    model, images = tiny("vae"), torch.rand(3, 1, 28, 28)
+    assert torch.equal(claims.anomaly_scores(model, images), claims.anomaly_scores(model, images, seed=0))

@@ -218,3 +218,44 @@ def test_image_grid_size_follows_rows_and_columns():
     assert width == pytest.approx(4 * 0.9 * 2) and height == pytest.approx(3 * 0.95 * 2)
     assert image_grid(images, nrow=5, title="x").get_size_inches()[1] == pytest.approx(2 * 0.95 + 0.4)
     plt.close("all")
+
+
+def test_grids_show_grey_levels_as_they_are():
+    """0 is black and 1 white whatever the images hold: no autoscaling of a dim grid, pixels kept square."""
+    import matplotlib.pyplot as plt
+
+    fig = image_grid(torch.full((9, 1, 28, 28), 0.25) + torch.linspace(0, 0.5, 9).view(9, 1, 1, 1), nrow=4)
+    shown = fig.axes[0].images[0]
+    assert shown.get_clim() == (0, 1) and shown.get_interpolation() == "nearest"
+    assert shown.get_array().shape == (2 + 3 * 30, 2 + 4 * 30)  # 9 images in rows of 4: 3 rows
+    assert fig.get_size_inches()[1] == pytest.approx(3 * 0.95)
+    assert image_grid(torch.rand(16, 1, 28, 28)).axes[0].images[0].get_array().shape == (62, 242)  # 8 a row
+    plt.close("all")
+
+
+def test_class_histograms_name_each_set_and_draw_nothing_for_none():
+    import matplotlib.pyplot as plt
+
+    ax = plot_class_histograms({"real": torch.ones(10), "model": torch.ones(10)})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["uniform (N / 10)", "real", "model"]
+    assert {round(b.get_width(), 6) for b in ax.patches} == {0.4}
+    empty = plot_class_histograms({})
+    assert len(empty.patches) == 0 and len(empty.get_lines()) == 0
+    plt.close("all")
+
+
+def test_interpolate_with_two_frames_is_the_endpoints_and_its_messages():
+    a, b = torch.tensor([[0.0, 1.0]]), torch.tensor([[2.0, 3.0]])
+    assert torch.equal(interpolate(a, b, 2), torch.stack([a, b], 1))
+    with pytest.raises(ValueError, match="an interpolation path needs at least 2 frames, got 1"):
+        interpolate(a, b, 1)
+    with pytest.raises(ValueError, match=r"start and end codes differ in shape: \(1, 2\) vs \(2, 1\)"):
+        interpolate(a, b.reshape(2, 1), 3)
+
+
+def test_grid_array_clips_to_the_unit_interval_and_pads_with_grey():
+    images = torch.stack([torch.full((1, 2, 2), v) for v in (-0.5, 1.5)])
+    tiles = grid_array(images, nrow=2, pad=1)
+    assert tiles.shape == (1 + 3, 1 + 2 * 3)
+    assert (tiles[1:3, 1:3] == 0).all() and (tiles[1:3, 4:6] == 1).all()  # clipped to black and white
+    assert (tiles[0] == 0.5).all() and (tiles[:, 3] == 0.5).all()  # grey lines between the tiles

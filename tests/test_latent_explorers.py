@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
+
 import ipywidgets as widgets
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import PIL.Image  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from course_lib.evaluate import decode  # noqa: E402
 from course_lib.experiments import latent_explorers as explorers  # noqa: E402
 from course_lib.experiments import latent_map_explorers as maps  # noqa: E402
 from course_lib.experiments import latent_sweep  # noqa: E402
@@ -144,3 +149,219 @@ def test_measure_redraws_moves_every_slider_and_puts_it_back(tiny_sweep):
     seconds = explorers.measure_redraws(explorer, moves_per_slider=3)
     assert len(seconds) == 3 * len(explorer.sliders) and all(s > 0 for s in seconds)
     assert [slider.value for slider in explorer.sliders] == start
+
+
+# --- what the figures show, checked against the sweep's own tensors -------------------------------------------
+
+
+def test_sweep_explorer_shows_the_models_images_numbers_and_place_on_the_rate_distortion_plot(tiny_sweep):
+    explorer = explorers.SweepExplorer(tiny_sweep, latent_dim=2, beta=0.5)
+    entry, artists = tiny_sweep.vae(2, 0.5), explorer._artists
+    originals = tiny_sweep.test_images[tiny_sweep.shown]
+    expected = explorers.grid_array(torch.cat([originals, entry.reconstructions]), nrow=10)
+    assert np.array_equal(artists["recon"].get_array(), expected)
+    assert np.array_equal(artists["prior"].get_array(), explorers.grid_array(entry.prior_samples, nrow=10))
+    assert artists["recon"].get_clim() == (0, 1) and artists["recon"].get_cmap().name == "gray"
+    m = entry.metrics
+    assert list(artists["current"].get_data()[0]) == [m["kl"]] and list(artists["current"].get_data()[1]) == [m["bce"]]
+    readout = explorer.readout.value
+    for text in (f"MSE {m['mse']:.4f} per pixel", f"reconstruction {m['bce']:.1f} nats", f"KL {m['kl']:.2f} nats",
+                 f"negative ELBO {m['neg_elbo']:.1f} nats", f"active units {int(m['active_units'])} of 2"):
+        assert text in readout
+    assert all(label.get_visible() for label in artists["row_labels"]) and artists["missing"].get_text() == ""
+    # one line per latent dimension, beta increasing along it: (KL, BCE) of each trained VAE
+    ax_rd = explorer.fig.axes[2]
+    lines = {line.get_label(): line for line in ax_rd.get_lines()}
+    by_beta = [tiny_sweep.vae(2, b).metrics for b in (0.5, 1.0)]
+    assert list(lines["latent 2"].get_xdata()) == [m["kl"] for m in by_beta]
+    assert list(lines["latent 2"].get_ydata()) == [m["bce"] for m in by_beta]
+    assert list(lines["latent 16"].get_xdata()) == [tiny_sweep.vae(16, 1.0).metrics["kl"]]
+    kls = [e.metrics["kl"] for e in tiny_sweep.vaes.values()]
+    assert ax_rd.get_xscale() == ("log" if max(kls) / min(kls) > 30 else "linear")
+
+
+def test_sweep_explorer_blanks_the_panels_where_no_model_is(tiny_sweep):
+    explorer = explorers.SweepExplorer(tiny_sweep, latent_dim=32, beta=4.0)
+    artists = explorer._artists
+    assert (artists["recon"].get_array() == 1).all() and (artists["prior"].get_array() == 1).all()
+    assert not any(label.get_visible() for label in artists["row_labels"])
+    assert list(artists["current"].get_data()[0]) == [] and artists["current_text"].get_text() == ""
+    assert "No model trained at latent dimension 32, beta 4." in artists["missing"].get_text()
+    assert "This run has latent {2, 16} x beta {0.5, 1}." in artists["missing"].get_text()
+    assert "(3 of 42 grid positions)" in explorer.readout.value
+
+
+def test_sweep_explorer_starts_at_the_first_trained_position_without_latent_16_beta_1(tiny_sweep):
+    sweep = latent_sweep.Sweep.from_models([(_model("vae", 2, 1), BetaVAEObjective(0.5)),
+                                            (_model("vae", 3, 1), BetaVAEObjective(0.25))],
+                                           tiny_sweep.test_images, tiny_sweep.test_labels)
+    explorer = explorers.SweepExplorer(sweep)
+    assert (explorer.latent_slider.value, explorer.beta_slider.value) == (2, 0.5)
+    with pytest.raises(ValueError, match="no VAE to explore"):
+        explorers.SweepExplorer(latent_sweep.Sweep.from_models([(_model("ae", 2, 1), MSEObjective())],
+                                                               tiny_sweep.test_images, tiny_sweep.test_labels))
+
+
+def test_latent_map_grid_puts_each_decoding_at_its_coordinates(tiny_sweep):
+    explorer = maps.LatentMapExplorer(tiny_sweep, limit=2.0, grid_size=5)
+    model = tiny_sweep.vae(2, 1.0).model
+    tiles = explorer.grid_images
+
+    def tile(row, col):
+        return tiles[2 + 30 * row : 30 + 30 * row, 2 + 30 * col : 30 + 30 * col]
+
+    for (row, col), (z1, z2) in {(0, 0): (-2, 2), (0, 4): (2, 2), (4, 0): (-2, -2), (2, 3): (1, 0)}.items():
+        assert np.allclose(tile(row, col), decode(model, torch.tensor([[z1, z2]], dtype=torch.float32))[0, 0].numpy(),
+                           atol=1e-6), (row, col)
+    ax_map, ax_grid = explorer.fig.axes[0], explorer.fig.axes[2]
+    assert ax_grid.images[0].get_extent() == [-2.5, 2.5, -2.5, 2.5]  # tile centres at -2, -1, ..., 2
+    codes = tiny_sweep.vae(2, 1.0).test_codes
+    reach = max(2.0, codes.abs().max().item()) * 1.05
+    assert ax_map.get_xlim() == pytest.approx((-reach, reach)) and ax_map.get_ylim() == pytest.approx((-reach, reach))
+    points = np.concatenate([c.get_offsets() for c in ax_map.collections])
+    assert len(points) == len(codes) and len(ax_map.collections) == 10  # one colour per digit
+
+
+def test_latent_map_decodes_and_marks_the_slider_point(tiny_sweep):
+    explorer = maps.LatentMapExplorer(tiny_sweep)
+    explorer.z1_slider.value, explorer.z2_slider.value = -1.2, 0.7
+    model, artists = tiny_sweep.vae(2, 1.0).model, explorer._artists
+    expected = decode(model, torch.tensor([[-1.2, 0.7]]))[0, 0].numpy()
+    assert np.allclose(artists["decoded"].get_array(), expected)
+    for marker in ("map_marker", "grid_marker"):
+        assert [list(v) for v in artists[marker].get_data()] == [[-1.2], [0.7]]
+    codes, labels = tiny_sweep.vae(2, 1.0).test_codes, tiny_sweep.test_labels
+    distances = ((codes - torch.tensor([-1.2, 0.7])) ** 2).sum(1).sqrt()
+    index = int(distances.argmin())
+    assert explorer.nearest(-1.2, 0.7) == (index, int(labels[index]), pytest.approx(distances[index].item(), rel=1e-5))
+    assert f"a <b>{int(labels[index])}</b> (test image #{index}, distance {distances[index]:.2f})" in (
+        explorer.readout.value)
+    assert "decoded at\nz = (-1.2, 0.7)" == artists["dec_title"].get_text()
+
+
+def test_latent_map_explorer_with_a_chosen_beta_or_no_2d_model(tiny_sweep):
+    assert maps.LatentMapExplorer(tiny_sweep, beta=0.5).entry is tiny_sweep.vae(2, 0.5)
+    assert maps.LatentMapExplorer(tiny_sweep).entry is tiny_sweep.vae(2, 1.0)
+    only_half = latent_sweep.Sweep.from_models([(_model("vae", 2, 1), BetaVAEObjective(0.5))],
+                                               tiny_sweep.test_images, tiny_sweep.test_labels)
+    assert maps.LatentMapExplorer(only_half).entry is only_half.vae(2, 0.5)  # the 2-D VAE it has
+    missing = maps.LatentMapExplorer(tiny_sweep, latent_dim=16)
+    assert "No 2-D VAE (latent dimension 2, beta 1)" in missing.readout.value and missing.widget is missing.readout
+
+
+def test_interpolation_explorer_shows_every_second_frame_and_the_one_at_t(tiny_sweep):
+    explorer = maps.InterpolationExplorer(tiny_sweep, index_a=5, index_b=8, steps=6)
+    assert explorer.frames == 11 and explorer.t_slider.step == pytest.approx(0.1)
+    explorer.t_slider.value = 0.3
+    paths, artists = explorer.paths(5, 8), explorer._artists
+    for name in ("pixels", "AE", "VAE"):
+        assert np.array_equal(artists["strips"][name].get_array(), explorers.grid_array(paths[name][::2], nrow=6))
+        assert np.array_equal(artists["now"][name].get_array(), paths[name][3, 0].numpy())  # frame 0.3 * 10
+    assert all(list(line.get_xdata()) == [0.3, 0.3] for line in artists["lines"])
+    assert artists["now_title"].get_text() == "at t = 0.30"
+    ae, vae = tiny_sweep.ae(16).test_codes, tiny_sweep.vae(16, 1.0).test_codes
+    readout = explorer.readout.value
+    assert f"AE {(ae[8] - ae[5]).norm():.2f}, VAE {(vae[8] - vae[5]).norm():.2f}" in readout
+    assert "A = test image #5 (a 5), B = test image #8 (a 8), t = 0.30" in readout
+    assert explorer.paths(5, 8) is paths and explorer.paths(8, 5)["pixels"][0].equal(paths["pixels"][-1])
+    assert explorer.b_slider.max == 39 and explorer.a_slider.min == 0
+
+
+def test_interpolation_explorer_defaults_and_what_it_lacks(tiny_sweep):
+    labels = torch.tensor([1, 2] * 20)  # no 3 and no 8: the first and the last image
+    sweep = latent_sweep.Sweep.from_models([(_model("vae", 16, 3), BetaVAEObjective(1.0)),
+                                            (_model("ae", 16, 4), MSEObjective())], tiny_sweep.test_images, labels)
+    explorer = maps.InterpolationExplorer(sweep)
+    assert (explorer.a_slider.value, explorer.b_slider.value) == (0, 39)
+    no_vae = maps.InterpolationExplorer(tiny_sweep, beta=4.0)
+    assert "this sweep lacks the VAE" in no_vae.readout.value and "beta 4" in no_vae.readout.value
+    neither = maps.InterpolationExplorer(tiny_sweep, latent_dim=3)
+    assert "lacks the AE and the VAE" in neither.readout.value
+
+
+def test_explorer_plumbing_redraws_on_every_slider_and_records_the_time(tiny_sweep):
+    explorer = explorers.SweepExplorer(tiny_sweep)
+    assert len(explorer.redraw_seconds) == 1  # the first drawing
+    explorer.beta_slider.value = 0.5
+    explorer.latent_slider.value = 2
+    assert len(explorer.redraw_seconds) == 3 and all(s > 0 for s in explorer.redraw_seconds)
+    assert explorer.widget.children == (explorer.widget.children[0], explorer.readout, explorer.image)
+    assert "sweep-explorer" in explorer.widget._dom_classes
+    assert "sweep-explorer-readout" in explorer.readout._dom_classes
+    assert "sweep-explorer-image" in explorer.image._dom_classes
+    png = bytes(explorer.image.value)
+    assert PIL.Image.open(io.BytesIO(png)).size == (int(10.5 * explorers.DPI), int(4.3 * explorers.DPI))
+
+
+def test_interpolation_sliders_span_the_test_set_and_the_frames(tiny_sweep):
+    explorer = maps.InterpolationExplorer(tiny_sweep, steps=6)
+    a, b, t = explorer.sliders
+    assert (a.min, a.max, b.min, b.max) == (0, 39, 0, 39)
+    assert (t.value, t.min, t.max, t.step) == (0.5, 0.0, 1.0, pytest.approx(0.1))
+    assert [s._dom_classes for s in (a, b, t)] == [("interp-a-slider",), ("interp-b-slider",), ("interp-t-slider",)]
+    controls = explorer.widget.children[0]
+    assert controls.children[0].children == (a, b) and controls.children[1] is t
+    assert "interpolation-explorer" in explorer.widget._dom_classes
+    png = PIL.Image.open(io.BytesIO(bytes(explorer.image.value)))
+    assert png.size == (int(10.5 * explorers.DPI), int(3.6 * explorers.DPI))
+
+
+def test_interpolation_frame_and_texts_follow_t(tiny_sweep):
+    explorer = maps.InterpolationExplorer(tiny_sweep, index_a=5, index_b=8, steps=11)
+    explorer.t_slider.value = 0.9
+    paths = explorer.paths(5, 8)
+    assert np.array_equal(explorer._artists["now"]["VAE"].get_array(), paths["VAE"][18, 0].numpy())  # 0.9 * 20
+    assert explorer._artists["suptitle"].get_text() == (
+        "from test image #5 (a 5) to test image #8 (a 8): straight lines in three spaces")
+    assert explorer.readout.value.endswith("(each in its own latent units).")
+
+
+def test_interpolation_defaults_without_a_3_or_an_8(tiny_sweep):
+    labels = torch.tensor([4, 9] * 20)  # a 4 and a 9, but no 3 and no 8: the first and the last image
+    sweep = latent_sweep.Sweep.from_models([(_model("vae", 16, 3), BetaVAEObjective(1.0)),
+                                            (_model("ae", 16, 4), MSEObjective())], tiny_sweep.test_images, labels)
+    explorer = maps.InterpolationExplorer(sweep)
+    assert (explorer.a_slider.value, explorer.b_slider.value) == (0, 39)
+    lacking = maps.InterpolationExplorer(tiny_sweep, latent_dim=2)
+    assert "interpolation-explorer-readout" in lacking.readout._dom_classes
+
+
+def test_latent_map_sliders_and_classes(tiny_sweep):
+    explorer = maps.LatentMapExplorer(tiny_sweep, limit=2.5)
+    for slider, name in zip(explorer.sliders, ("z1", "z2")):
+        assert (slider.value, slider.min, slider.max, slider.step, slider.description) == (0.0, -2.5, 2.5, 0.1, name)
+        assert slider._dom_classes == (f"{name}-slider",)
+    assert "latent-map-explorer" in explorer.widget._dom_classes
+    assert "No 2-D VAE" not in explorer.readout.value
+    missing = maps.LatentMapExplorer(tiny_sweep, beta=3.0)
+    assert missing.readout.value == (
+        "<p style='color:#a00'><b>No 2-D VAE (latent dimension 2, beta 3) in this sweep: train one first (it is part "
+        "of both the FAST and the full sweep).</b></p>")
+    assert "latent-map-explorer-readout" in missing.readout._dom_classes
+
+
+def test_sweep_explorer_panels_sit_where_the_text_says(tiny_sweep):
+    explorer = explorers.SweepExplorer(tiny_sweep, latent_dim=32, beta=4.0)  # no model: the blank panels
+    ax_recon, ax_prior, ax_rd = explorer.fig.axes[:3]
+    recon, prior, rd = (ax.get_position(original=True) for ax in (ax_recon, ax_prior, ax_rd))  # the grid cells
+    assert recon.y0 > prior.y1 and recon.x0 == pytest.approx(prior.x0)  # reconstructions above prior samples
+    assert rd.x0 > max(recon.x1, prior.x1) and rd.y0 == pytest.approx(prior.y0)  # the plot on the right, full height
+    blank = explorer._artists["recon"].get_array()
+    explorer.latent_slider.value, explorer.beta_slider.value = 2, 1.0
+    assert blank.shape == explorer._artists["recon"].get_array().shape  # a blank panel is as big as a full one
+    assert explorer._artists["prior"].get_interpolation() == "nearest"
+    assert explorer._artists["prior"].get_clim() == (0, 1) and explorer._artists["prior"].get_cmap().name == "gray"
+
+
+def test_measure_redraws_of_selection_sliders_and_its_default(tiny_sweep):
+    explorer = explorers.SweepExplorer(tiny_sweep)
+    seconds = explorers.measure_redraws(explorer, moves_per_slider=2)
+    assert len(seconds) == 4 and (explorer.latent_slider.value, explorer.beta_slider.value) == (16, 1.0)
+    interpolation = maps.InterpolationExplorer(tiny_sweep)
+    assert len(explorers.measure_redraws(interpolation)) == 3 * 6
+
+
+def test_static_figure_has_the_explorers_size(tiny_sweep):
+    fig = maps.InterpolationExplorer(tiny_sweep).static_figure()
+    assert tuple(fig.get_size_inches()) == pytest.approx((10.5, 3.6))
+    plt.close(fig)

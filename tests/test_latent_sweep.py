@@ -138,3 +138,120 @@ def test_a_corrupt_cached_checkpoint_is_retrained_with_a_message(tmp_path, monke
     # Retraining from the same seed reproduces the lost model.
     assert second.vae(2, 1.0).metrics == pytest.approx(first.vae(2, 1.0).metrics)
     assert all(math.isfinite(v) for v in second.vae(2, 1.0).metrics.values())
+
+
+def test_default_spec_is_a_corner_in_fast_mode_and_the_grid_in_full(monkeypatch):
+    from course_lib import config
+
+    monkeypatch.setattr(config, "FAST", True)
+    fast = latent_sweep.default_spec()
+    assert (fast.dataset, fast.latent_dims, fast.betas, fast.epochs, fast.batch_size, fast.lr) == (
+        "mnist-5k", (2, 16), (0.5, 1.0), 10, 128, 2e-3)
+    monkeypatch.setattr(config, "FAST", False)
+    full = latent_sweep.default_spec()
+    assert (full.dataset, full.latent_dims, full.betas, full.epochs, full.batch_size) == (
+        "mnist", (2, 3, 4, 8, 16, 32), (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0), 20, 256)
+    assert full.describe() == ("sweep on mnist: VAEs with latent dim [2, 3, 4, 8, 16, 32] x beta "
+                               "[0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0] and AEs with latent dim [16] (43 models), "
+                               "20 epochs each, batch 256, Adam lr 0.002, seed 0")
+
+
+def test_members_are_named_by_their_grid_position():
+    spec = _spec(latent_dims=(2, 8), betas=(0.25, 1.0), ae_latent_dims=(4,))
+    names = [name for name, _, _ in spec.members()]
+    assert names == ["vae_z2_beta0.25", "vae_z2_beta1", "vae_z8_beta0.25", "vae_z8_beta1", "ae_z4"]
+    _, config, objective = spec.members()[1]
+    assert config == ModelConfig("vae", 2, (16,), (16,)) and objective == BetaVAEObjective(1.0)
+    assert spec.members()[-1][1:] == (ModelConfig("ae", 4, (16,), (16,)), MSEObjective())
+    assert spec.train_config() == latent_sweep.TrainConfig(epochs=1, batch_size=20, lr=2e-3, seed=0)
+    with pytest.raises(ValueError, match="epochs"):
+        _spec(epochs=0)
+
+
+def test_cache_key_follows_the_dataset_and_the_test_images(tiny_data):
+    spec = _spec()
+    config, objective = spec.members()[0][1:]
+    key = spec.cache_key(config, objective, tiny_data)
+    assert _spec(dataset="mnist").cache_key(config, objective, tiny_data) != key
+    other_test = Dataset("mnist-5k", tiny_data.train_images, tiny_data.train_labels, tiny_data.test_images.flip(0),
+                         tiny_data.test_labels, "same images, other order")
+    assert spec.cache_key(config, objective, other_test) != key
+    assert _spec(seed=1).cache_key(config, objective, tiny_data) != key
+
+
+def test_shown_path_hides_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    assert latent_sweep.shown_path(tmp_path / "05_latent_sweep" / "a.pt") == "<output dir>/05_latent_sweep/a.pt"
+    assert latent_sweep.shown_path(tmp_path.parent / "elsewhere") == str(tmp_path.parent / "elsewhere")
+    assert _spec().folder == tmp_path / "05_latent_sweep"
+
+
+def test_from_models_keeps_given_metrics_and_the_grid(tiny_sweep):
+    torch.manual_seed(0)
+    models = [(build_model(ModelConfig("vae", d, (8,), (8,))), BetaVAEObjective(b)) for d, b in ((3, 2.0), (2, 0.5))]
+    images, labels = torch.rand(12, 1, 28, 28), torch.arange(12) % 10
+    sweep = latent_sweep.Sweep.from_models(models, images, labels, metrics=[{"kl": 1.0}, {"kl": 2.0}],
+                                           latent_dims=(2, 3), betas=(0.5, 2))
+    assert sweep.vae(3, 2.0).metrics == {"kl": 1.0} and sweep.vae(2, 0.5).metrics == {"kl": 2.0}
+    assert sweep.trained_positions() == [(2, 0.5), (3, 2.0)] and sweep.aes == {}
+    assert sweep.latent_dims == (2, 3) and sweep.betas == (0.5, 2.0) and isinstance(sweep.betas[1], float)
+    assert sweep.vae(3, 2) is sweep.vae(3.0, 2.0) and sweep.vae(3, 1.0) is None
+    assert sweep.shown.tolist() == list(range(10))
+
+
+def test_sweep_prints_what_it_did(tmp_path, monkeypatch, tiny_data, capsys):
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    sweep = latent_sweep.train_or_load(_spec(), tiny_data, progress=False, verbose=True)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[ 1/2] trained, saved vae_z2_beta1_") and out[0].endswith(" s")
+    assert out[1].startswith("[ 2/2] trained, saved ae_z2_")
+    assert out[2].startswith("2 trained, 0 loaded; checkpoints in <output dir>/05_latent_sweep; ")
+    assert out[2].endswith(" s wall") and sweep.log == out[:2]
+    latent_sweep.train_or_load(_spec(), tiny_data, progress=False, verbose=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_the_trainer_fits_with_the_objective_checkpoints_and_resumes(tmp_path, tiny_data, capsys):
+    """The train callback of the cache: fit with the spec's recipe and the given objective, checkpointing to the
+    partial file and resuming from it; test metrics measured with the spec's seed."""
+    spec = _spec(epochs=2, seed=3)
+    config = ModelConfig("vae", 2, (16,), (16,))
+    objective = BetaVAEObjective(0.5)
+    train = latent_sweep._trainer(spec, tiny_data.train_images, tiny_data.test_images, objective, True, "my vae")
+    torch.manual_seed(0)
+    model = build_model(config)
+    metrics, records = train(model, tmp_path / "m.partial.pt", False)
+    assert "my vae" in capsys.readouterr().err and (tmp_path / "m.partial.pt").exists()
+    torch.manual_seed(0)
+    twin = build_model(config)
+    history = latent_sweep.fit(twin, tiny_data.train_images, spec.train_config(), objective=objective, progress=False)
+    assert [r["train_loss"] for r in records] == pytest.approx(history["train_loss"], rel=1e-6)
+    assert metrics == pytest.approx(latent_sweep.evaluate(twin, tiny_data.test_images, seed=3), rel=1e-6)
+    # interrupted after epoch 1: resuming the partial file finishes the same run
+    torch.manual_seed(0)
+    first = build_model(config)
+    latent_sweep.fit(first, tiny_data.train_images, spec.train_config().replace(epochs=1), objective=objective,
+                     checkpoint=tmp_path / "r.partial.pt", progress=False)
+    _, resumed = train(first, tmp_path / "r.partial.pt", True)
+    assert [r["train_loss"] for r in resumed] == pytest.approx(history["train_loss"], rel=1e-5)
+
+
+def test_sweep_log_times_each_model(tmp_path, monkeypatch, tiny_data):
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    sweep = latent_sweep.train_or_load(_spec(), tiny_data, progress=False, verbose=False)
+    seconds = [float(line.rsplit(" in ", 1)[1].removesuffix(" s")) for line in sweep.log]
+    assert all(0 <= s < 60 for s in seconds)
+
+
+def test_from_models_uses_its_seed_and_wants_one_metrics_dict_per_model():
+    torch.manual_seed(0)
+    vae = build_model(ModelConfig("vae", 2, (8,), (8,)))
+    images, labels = torch.rand(12, 1, 28, 28), torch.arange(12) % 10
+    sweep = latent_sweep.Sweep.from_models([(vae, BetaVAEObjective(1.0))], images, labels, seed=2)
+    entry = sweep.vae(2, 1.0)
+    assert torch.equal(entry.prior_samples, latent_sweep.sample_prior(vae, 20, seed=2))
+    assert entry.metrics == pytest.approx(latent_sweep.evaluate(vae, images, seed=2))
+    with pytest.raises(ValueError):
+        latent_sweep.Sweep.from_models([(vae, BetaVAEObjective(1.0))], images, labels, metrics=[{}, {}])
+    default = latent_sweep.SweepModel.summarise(vae, BetaVAEObjective(1.0), images, torch.arange(3))
+    assert torch.equal(default.prior_samples, latent_sweep.sample_prior(vae, 20, seed=0))

@@ -4,7 +4,16 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.measure import Timing, count_flops, flops_by_operator, format_flops, time_repeats
+from course_lib import measure
+from course_lib.measure import (
+    Timing,
+    count_flops,
+    flops_by_operator,
+    format_flops,
+    synchronize,
+    time_repeats,
+    timed,
+)
 
 
 def test_linear_counts_two_flops_per_multiply_add():
@@ -55,3 +64,51 @@ def test_time_repeats_reports_median_and_range_of_every_run():
     assert Timing((3.0, 1.0, 2.0)).median == 2.0 and "range 1-3" in str(Timing((3.0, 1.0, 2.0)))
     with pytest.raises(ValueError, match="repeats"):
         time_repeats(print, repeats=0)
+
+
+def test_format_flops_picks_the_largest_prefix_that_fits():
+    assert [format_flops(v) for v in (0, 999.4, 1000, 1234, 999_999, 1e6, 3.21e12, 5e15)] == [
+        "0 FLOP", "999 FLOP", "1 kFLOP", "1.23 kFLOP", "1e+03 kFLOP", "1 MFLOP", "3.21 TFLOP", "5e+03 TFLOP"]
+
+
+def test_flops_by_operator_names_each_operator_once():
+    w = torch.ones(4, 4)
+    parts = flops_by_operator(lambda x: (x @ w) @ w + nn.functional.linear(x, w, torch.zeros(4)), torch.ones(3, 4))
+    assert parts == {"mm": 2 * 2 * 3 * 4 * 4, "addmm": 2 * 3 * 4 * 4}
+    assert flops_by_operator(lambda x: x + 1, torch.ones(3)) == {}
+
+
+def test_timed_waits_for_the_device_before_and_after(monkeypatch):
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append(("cuda", device)))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: events.append(("mps", None)))
+    result, seconds = timed(lambda a, b=0: events.append("run") or a + b, 2, b=3, device="cuda:1")
+    assert result == 5 and seconds >= 0
+    assert events == [("cuda", torch.device("cuda:1")), "run", ("cuda", torch.device("cuda:1"))]
+    events.clear()
+    synchronize("mps")
+    synchronize(torch.device("cpu"))
+    assert events == [("mps", None)]
+    events.clear()
+    _, timing = time_repeats(lambda: None, repeats=2, device="mps")
+    assert events == [("mps", None)] * 4 and len(timing.seconds) == 2
+
+
+def test_time_repeats_times_each_run(monkeypatch):
+    clock = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: next(clock))
+    result, timing = time_repeats(lambda x: x, 7, repeats=3)
+    assert result == 7 and timing.seconds == (1.0, 3.0, 2.0) and timing.median == 2.0
+    assert str(timing) == "2 s (median of 3, range 1-3)"
+
+
+def test_format_flops_at_each_prefix_and_the_negative_message():
+    assert [format_flops(v) for v in (1e12, 1e9, 1e6, 1e3)] == ["1 TFLOP", "1 GFLOP", "1 MFLOP", "1 kFLOP"]
+    with pytest.raises(ValueError, match="a FLOP count cannot be negative, got -1"):
+        format_flops(-1)
+
+
+def test_flops_by_operator_passes_keyword_arguments():
+    w = torch.ones(4, 4)
+    parts = flops_by_operator(lambda x, repeat=1: [x @ w for _ in range(repeat)], torch.ones(2, 4), repeat=3)
+    assert parts == {"mm": 3 * 2 * 2 * 4 * 4}

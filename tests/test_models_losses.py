@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -115,3 +117,151 @@ def test_pca_reconstructs_exactly_with_all_components(mnist5k):
     assert pca_test_mse(mnist5k.train_images, mnist5k.test_images, 16) < pca_test_mse(
         mnist5k.train_images, mnist5k.test_images, 3
     )
+
+
+@pytest.mark.parametrize(
+    "name, activation, batch_norm",
+    [
+        ("seed-baseline-ae", torch.nn.ReLU, False),
+        ("seed-baseline-vae", torch.nn.ReLU, False),
+        ("seed-improved-ae", torch.nn.LeakyReLU, True),
+        ("seed-improved-vae", torch.nn.LeakyReLU, True),
+    ],
+)
+def test_presets_build_the_article_layers(name, activation, batch_norm):
+    """The article's layer sequence: Linear, (BatchNorm1d,) activation per hidden layer; the VAE's two heads;
+    a sigmoid at the end of the decoder."""
+    model = preset(name)
+    hidden = len(model.config.encoder_widths)
+    encoder_kinds = [type(m) for m in model.encoder]
+    per_layer = [torch.nn.Linear, *([torch.nn.BatchNorm1d] if batch_norm else []), activation]
+    ends_in_code = [torch.nn.Linear] if model.config.kind == "ae" else []
+    assert encoder_kinds == per_layer * hidden + ends_in_code
+    assert [type(m) for m in model.decoder] == per_layer * len(model.config.decoder_widths) + [
+        torch.nn.Linear, torch.nn.Sigmoid]
+    linears = [m for m in model.decoder if isinstance(m, torch.nn.Linear)]
+    assert (linears[0].in_features, linears[-1].out_features) == (model.config.latent_dim, 784)
+
+
+@pytest.mark.parametrize("name, module", [("relu", torch.nn.ReLU), ("leaky_relu", torch.nn.LeakyReLU),
+                                          ("gelu", torch.nn.GELU), ("silu", torch.nn.SiLU)])
+def test_each_activation_name_builds_that_activation(name, module):
+    for kind in ("ae", "vae"):
+        model = build_model(ModelConfig(kind, 2, (8,), (8,), activation=name))
+        activations = [m for m in model.modules() if isinstance(m, (torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.GELU,
+                                                                    torch.nn.SiLU))]
+        assert [type(m) for m in activations] == [module, module]
+
+
+def test_model_config_normalises_and_round_trips_plain_data():
+    config = ModelConfig("vae", 3, [32, 16], [16, 32], "gelu", True)
+    assert config.encoder_widths == (32, 16) and config.decoder_widths == (16, 32) and hash(config)
+    plain = config.to_dict()
+    assert plain == {"kind": "vae", "latent_dim": 3, "encoder_widths": [32, 16], "decoder_widths": [16, 32],
+                     "activation": "gelu", "batch_norm": True}
+    assert ModelConfig.from_dict(plain) == config and plain["encoder_widths"] == [32, 16]  # input left alone
+    with pytest.raises(ValueError, match="latent_dim must be an integer >= 1, got 2.0"):
+        ModelConfig("ae", 2.0)
+    with pytest.raises(ValueError, match=r"layer widths must be integers >= 1, got \(8, 4.5\)"):
+        ModelConfig("ae", 2, (8,), (4.5,))
+    with pytest.raises(ValueError, match="choose one of relu, leaky_relu, gelu, silu"):
+        ModelConfig("ae", 2, activation="tanh")
+    assert ModelConfig("ae", 1, (), ()).latent_dim == 1  # no hidden layers is allowed: a linear map
+
+
+def test_models_refuse_a_config_of_the_other_kind():
+    from course_lib.models import AutoEncoder, VariationalAutoEncoder, is_vae
+
+    with pytest.raises(ValueError, match="AutoEncoder needs a config of kind 'ae'"):
+        AutoEncoder(ModelConfig("vae", 2))
+    with pytest.raises(ValueError, match="VariationalAutoEncoder needs a config of kind 'vae'"):
+        VariationalAutoEncoder(ModelConfig("ae", 2))
+    assert is_vae(build_model(ModelConfig("vae", 2))) and not is_vae(build_model(ModelConfig("ae", 2)))
+    assert type(build_model(ModelConfig("ae", 2))) is AutoEncoder
+
+
+def test_linear_model_without_hidden_layers_is_the_matrix_it_holds():
+    """With no hidden layers an AE is two affine maps and a sigmoid: check it against the weights by hand."""
+    torch.manual_seed(0)
+    ae = build_model(ModelConfig("ae", 3, (), ()))
+    x = torch.rand(2, 1, 28, 28)
+    enc, dec = ae.encoder[0], ae.decoder[0]
+    z = x.reshape(2, 784) @ enc.weight.T + enc.bias
+    assert torch.allclose(ae.encode(x), z, atol=1e-6)
+    assert torch.allclose(ae.encode(x.reshape(2, 784)), z, atol=1e-6)  # flat pixels work too
+    assert torch.allclose(ae(x), torch.sigmoid(z @ dec.weight.T + dec.bias).reshape(2, 1, 28, 28), atol=1e-6)
+    vae = build_model(ModelConfig("vae", 3, (), ()))
+    mu, logvar = vae.encode(x)
+    assert torch.allclose(mu, x.reshape(2, 784) @ vae.fc_mu.weight.T + vae.fc_mu.bias, atol=1e-6)
+    assert torch.allclose(logvar, x.reshape(2, 784) @ vae.fc_logvar.weight.T + vae.fc_logvar.bias, atol=1e-6)
+    assert vae.decode(mu).shape == (2, 1, 28, 28)
+
+
+def test_vae_forward_decodes_a_sample_of_q_not_its_mean():
+    torch.manual_seed(0)
+    vae = build_model(ModelConfig("vae", 3, (16,), (16,))).eval()
+    x = torch.rand(4, 1, 28, 28)
+    x_hat, mu, logvar = vae(x, torch.Generator().manual_seed(2))
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(x_hat, vae.decode(mu + torch.exp(0.5 * logvar) * eps), atol=1e-6)
+    assert not torch.allclose(x_hat, vae.decode(mu), atol=1e-3)
+    assert torch.equal(logvar, vae.encode(x)[1])
+
+
+def test_count_parameters_counts_trainable_weights_only():
+    model = build_model(ModelConfig("ae", 2, (4,), (4,)))
+    full = (784 * 4 + 4) + (4 * 2 + 2) + (2 * 4 + 4) + (4 * 784 + 784)
+    assert count_parameters(model) == full
+    model.encoder[0].weight.requires_grad_(False)
+    assert count_parameters(model) == full - 784 * 4
+
+
+def test_preset_configs_are_the_article_models():
+    from course_lib.models import PRESETS, preset_config
+
+    assert preset_config("seed-improved-vae") is PRESETS["seed-improved-vae"]
+    assert preset_config("seed-baseline-ae") == ModelConfig("ae", 3, (128, 64, 12), (12, 64, 128))
+    with pytest.raises(ValueError, match="choose one of seed-baseline-ae, seed-baseline-vae"):
+        preset_config("nope")
+
+
+def test_objectives_score_the_reconstruction_of_the_inputs_against_the_targets():
+    torch.manual_seed(0)
+    inputs, targets = torch.rand(3, 1, 28, 28), torch.rand(3, 1, 28, 28)
+    ae = build_model(ModelConfig("ae", 2, (8,), (8,)))
+    with torch.no_grad():
+        expected = (ae(inputs) - targets).pow(2).mean(dim=(1, 2, 3))
+        assert torch.allclose(losses.MSEObjective()(ae, inputs, targets, None), expected)
+    vae = build_model(ModelConfig("vae", 2, (8,), (8,)))
+    with torch.no_grad():
+        mu, logvar = vae.encode(inputs)
+        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=torch.Generator().manual_seed(5))
+        p = vae.decode(z)
+        bce = -(targets * p.log() + (1 - targets) * (1 - p).log()).sum(dim=(1, 2, 3))
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(1)
+        got = losses.BetaVAEObjective(0.25)(vae, inputs, targets, torch.Generator().manual_seed(5))
+    assert torch.allclose(got, bce + 0.25 * kl, rtol=1e-5)
+    assert losses.default_objective(ae) == losses.MSEObjective()
+    assert losses.default_objective(vae) == losses.BetaVAEObjective(1.0)
+
+
+def test_per_image_losses_keep_images_apart():
+    x = torch.stack([torch.full((1, 28, 28), v) for v in (0.0, 0.5, 1.0)])
+    assert torch.allclose(losses.mse_per_pixel(torch.zeros_like(x), x), torch.tensor([0.0, 0.25, 1.0]))
+    p = torch.full_like(x, 0.25)
+    per_pixel = -(x * torch.log(torch.tensor(0.25)) + (1 - x) * torch.log(torch.tensor(0.75)))
+    assert torch.allclose(losses.bce_per_image(p, x), 784 * per_pixel[:, 0, 0, 0])
+    mu = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    logvar = torch.log(torch.tensor([[1.0, 4.0], [1.0, 1.0]]))
+    # KL_j = (mu^2 + sigma^2 - log sigma^2 - 1) / 2
+    assert torch.allclose(losses.kl_per_unit(mu, logvar), torch.tensor([[0.5, (4 - math.log(4) - 1) / 2], [0, 2.0]]))
+    assert torch.allclose(losses.kl_per_image(mu, logvar), torch.tensor([0.5 + (3 - math.log(4)) / 2, 2.0]))
+    for beta in (0.0, 0.5, 1.0):
+        loss = losses.beta_vae_loss(p, x, mu[:1].expand(3, 2), logvar[:1].expand(3, 2), beta)
+        assert torch.allclose(loss, losses.bce_per_image(p, x) + beta * (0.5 + (3 - math.log(4)) / 2))
+    assert torch.allclose(losses.beta_vae_loss(p, x, mu[:1].expand(3, 2), logvar[:1].expand(3, 2)),
+                          losses.bce_per_image(p, x) + 0.5 + (3 - math.log(4)) / 2)  # beta = 1 by default
+
+
+def test_layers_one_unit_wide_are_allowed():
+    assert count_parameters(build_model(ModelConfig("ae", 1, (1,), (1,)))) == (784 + 1) + 2 + 2 + (784 + 784)

@@ -206,3 +206,93 @@ def test_interrupted_run_resumes_exactly(mnist5k, tmp_path, monkeypatch):
     assert len(resumed.ae_history) == 4
     for key in ("ae_mse", "vae_mse", "vae_neg_elbo", "vae_kl"):
         assert resumed.row[key] == pytest.approx(uninterrupted[key], rel=1e-6), key
+
+
+def test_recipe_names_follow_the_article_order():
+    assert recipes.with_improvements(["beta", "latent16"]).name == "baseline +latent 16 +beta 0.5"
+    assert recipes.with_improvements([], name="mine").name == "mine"
+    assert [r.name for r in recipes.ladder()[:3]] == ["baseline", "1. +latent 16", "2. +deeper/wider"]
+    assert recipes.leave_one_out("adamw_plateau").name == "all but AdamW & plateau"
+    with pytest.raises(ValueError, match="ladder step must be in 0..8, got -1"):
+        recipes.ladder_step(-1)
+    with pytest.raises(ValueError, match="choose one of latent16, deeper_wider"):
+        recipes.with_improvements(["nope"])
+
+
+def test_split_validation_keeps_at_least_one_image_and_loses_none():
+    images = torch.arange(30.0).reshape(30, 1, 1, 1)
+    train, val = recipes.split_validation(images, 0.01)
+    assert len(val) == 1 and len(train) == 29
+    assert sorted(torch.cat([train, val]).flatten().tolist()) == list(range(30))
+    assert len(recipes.split_validation(images, 0.5)[1]) == 15
+    with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\), got 0"):
+        recipes.split_validation(images, 0)
+
+
+def test_scale_epochs_checks_its_arguments():
+    with pytest.raises(ValueError, match="divisor and minimum must be >= 1"):
+        recipes.scale_epochs(recipes.baseline_recipe(), 2, 0)
+    assert recipes.scale_epochs(recipes.baseline_recipe(), 3).train.epochs == 66  # 200 // 3
+
+
+def test_named_recipes():
+    assert recipes.article_improved_recipe().name == "improved" and recipes.full_recipe().name == "all eight"
+    assert recipes.baseline_recipe().name == "baseline"
+
+
+def test_improvement_makers_change_what_they_name_on_both_models():
+    """IMPROVEMENTS is built when the module is imported; these are the functions that build its entries."""
+    base = recipes.baseline_recipe()
+    wider = recipes._models(latent_dim=5, batch_norm=True)(base)
+    assert (wider.ae.latent_dim, wider.vae.latent_dim, wider.ae.batch_norm, wider.vae.batch_norm) == (5, 5, True, True)
+    assert wider.ae.encoder_widths == base.ae.encoder_widths and wider.train == base.train
+    trained = recipes._improved_training("lr", "optimizer", noise_std=0.2)(base)
+    assert (trained.train.lr, trained.train.optimizer, trained.train.noise_std) == (1e-3, "adamw", 0.2)
+    assert trained.train.epochs == base.train.epochs and trained.ae == base.ae
+
+
+def test_split_validation_holds_out_a_tenth_by_default():
+    images = torch.arange(50.0).reshape(50, 1, 1, 1)
+    train, val = recipes.split_validation(images)
+    assert len(val) == 5 and torch.equal(val, recipes.split_validation(images, 0.1, seed=0)[1])
+
+
+def test_train_model_without_a_cache_and_its_slug(mnist5k, tmp_path, monkeypatch):
+    recipe, train, val, test = _small_run(mnist5k)
+    recipe = recipe.replace(train=recipe.train.replace(epochs=1))
+    result = recipes.train_model(recipe, "vae", train, val, test, seed=2)
+    assert result.message == "trained" and len(result.history) == 1
+    assert result.metrics == pytest.approx(recipes.evaluate(result.model, test, seed=2), rel=1e-6)
+    odd = recipe.replace(name="(odd) Name!")
+    cached = recipes.train_model(odd, "ae", train, val, test, seed=2, cache_dir=tmp_path)
+    assert cached.message.startswith("trained, saved odd-name-ae_")
+    uncached = recipes.train_model(odd, "ae", train, val, test, seed=2)
+    assert cached.metrics == pytest.approx(uncached.metrics, rel=1e-6)  # the cache trains from the same seed
+
+
+def test_an_interrupted_cached_run_resumes_instead_of_starting_again(mnist5k, tmp_path, monkeypatch):
+    recipe, train, val, test = _small_run(mnist5k)
+    recipe = recipe.replace(train=recipe.train.replace(epochs=4))
+    monkeypatch.setattr(recipes, "CHECKPOINT_EVERY", 2)
+    real_epoch, epochs_run = train_module.train_epoch, []
+
+    def crash_in_epoch_3(*args, **kwargs):
+        epochs_run.append(1)
+        if len(epochs_run) == 3:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_epoch", crash_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        recipes.train_model(recipe, "ae", train, val, test, cache_dir=tmp_path)
+    epochs_run.clear()
+    monkeypatch.setattr(train_module, "train_epoch", lambda *args, **kwargs: epochs_run.append(1) or real_epoch(*args))
+    result = recipes.train_model(recipe, "ae", train, val, test, cache_dir=tmp_path)
+    assert len(epochs_run) == 2 and "resumed" in result.message  # epochs 3 and 4 only
+
+
+def test_run_recipe_shows_progress_when_asked(mnist5k, capsys):
+    recipe, train, val, test = _small_run(mnist5k)
+    recipes.run_recipe(recipe.replace(train=recipe.train.replace(epochs=1)), train, val, test, progress=True)
+    err = capsys.readouterr().err
+    assert f"{recipe.name} ae" in err and f"{recipe.name} vae" in err

@@ -77,7 +77,6 @@ def _start(model: nn.Module, shape: Sequence[int], seed: int) -> tuple[torch.Ten
     return torch.randn(tuple(shape), generator=generator, device=device), generator
 
 
-@torch.no_grad()
 def ddpm_sample(
     model: nn.Module,
     schedule: NoiseSchedule,
@@ -91,21 +90,22 @@ def ddpm_sample(
     """
     x, generator = _start(model, shape, seed)
     betas, abar = (v.tolist() for v in schedule._float64)
-    for t in reversed(range(schedule.timesteps)):
-        eps = model(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long))
-        abar_prev = abar[t - 1] if t > 0 else 1.0
-        x0 = (x - math.sqrt(1 - abar[t]) * eps) / math.sqrt(abar[t])
-        if clip is not None:
-            x0 = x0.clamp(-clip, clip)
-        # posterior mean of q(x_{t-1} | x_t, x_0): the same as (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t)
-        mean = (math.sqrt(abar_prev) * betas[t] / (1 - abar[t])) * x0 + (
-            math.sqrt(1 - betas[t]) * (1 - abar_prev) / (1 - abar[t])
-        ) * x
-        if t > 0:
-            var = betas[t] * (1 - abar_prev) / (1 - abar[t])
-            x = mean + math.sqrt(var) * torch.randn(x.shape, generator=generator, device=x.device)
-        else:
-            x = mean
+    with torch.no_grad():
+        for t in reversed(range(schedule.timesteps)):
+            eps = model(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long))
+            abar_prev = abar[t - 1] if t > 0 else 1.0
+            x0 = (x - math.sqrt(1 - abar[t]) * eps) / math.sqrt(abar[t])
+            if clip is not None:
+                x0 = x0.clamp(-clip, clip)
+            # posterior mean of q(x_{t-1} | x_t, x_0): the same as (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t)
+            mean = (math.sqrt(abar_prev) * betas[t] / (1 - abar[t])) * x0 + (
+                math.sqrt(1 - betas[t]) * (1 - abar_prev) / (1 - abar[t])
+            ) * x
+            if t > 0:
+                var = betas[t] * (1 - abar_prev) / (1 - abar[t])
+                x = mean + math.sqrt(var) * torch.randn(x.shape, generator=generator, device=x.device)
+            else:
+                x = mean
     return x
 
 

@@ -92,7 +92,6 @@ def sample_box(codes: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def anomaly_scores(model: nn.Module, images: torch.Tensor, samples: int = 4, seed: int = 0) -> torch.Tensor:
     """One score per image, higher = more anomalous.
 
@@ -104,9 +103,9 @@ def anomaly_scores(model: nn.Module, images: torch.Tensor, samples: int = 4, see
     model.eval()
     generator = torch.Generator(device=images.device).manual_seed(seed)
     neg_elbo = BetaVAEObjective(beta=1.0)
-    return torch.cat(
-        [torch.stack([neg_elbo(model, b, b, generator) for _ in range(samples)]).mean(0) for b in images.split(1000)]
-    )
+    with torch.no_grad():
+        return torch.cat([torch.stack([neg_elbo(model, b, b, generator) for _ in range(samples)]).mean(0)
+                          for b in images.split(1000)])
 
 
 CORRUPTIONS = ("noise", "invert")

@@ -54,7 +54,8 @@ class LatentMapExplorer(Explorer):
         plane = torch.stack([z1, z2], -1).reshape(-1, 2)
         self.grid_images = grid_array(decode(self.entry.model, plane), nrow=grid_size)
         self.z1_slider, self.z2_slider = (
-            widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.1, description=name, readout_format=".1f")
+            widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.1, description=name,
+                                readout_format=".1f")  # pragma: no mutate
             for name in ("z1", "z2")
         )
         self.z1_slider.add_class("z1-slider")
@@ -66,7 +67,7 @@ class LatentMapExplorer(Explorer):
         return (round(self.z1_slider.value, 6), round(self.z2_slider.value, 6))
 
     def _build(self, fig: Figure) -> dict:
-        grid = fig.add_gridspec(1, 3, width_ratios=[1.25, 0.55, 1.0], wspace=0.3)
+        grid = fig.add_gridspec(1, 3, width_ratios=[1.25, 0.55, 1.0], wspace=0.3)  # pragma: no mutate
         ax_map, ax_dec, ax_grid = (fig.add_subplot(grid[0, i]) for i in range(3))
         for digit in range(10):
             pts = self.codes[self.labels == digit]
@@ -77,16 +78,19 @@ class LatentMapExplorer(Explorer):
         ax_map.set_aspect("equal")
         corners = np.array([-1, 1, 1, -1, -1]) * self.limit
         ax_map.plot(corners, np.roll(corners, 1), ls=":", color="grey", lw=1)  # the square the grid decodes
+        # pragma: no mutate start (styling: legend, title, marker style)
         ax_map.legend(title="digit", fontsize=7, title_fontsize=7, markerscale=2.5, loc="center left",
                       bbox_to_anchor=(1.0, 0.5), handletextpad=0.1, borderpad=0.3)  # fmt: skip
         ax_map.set_title("test set: latent means mu(x)", fontsize=10)
         artists = {"map_marker": ax_map.plot([], [], "x", color="black", ms=12, mew=3)[0]}
+        # pragma: no mutate end
         artists["decoded"] = ax_dec.imshow(np.zeros((28, 28)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         bare(ax_dec)
-        artists["dec_title"] = ax_dec.set_title("", fontsize=10)
+        artists["dec_title"] = ax_dec.set_title("", fontsize=10)  # pragma: no mutate
         half = self.limit / (self.grid_size - 1)
         reach = self.limit + half
         ax_grid.imshow(self.grid_images, cmap="gray", vmin=0, vmax=1, extent=(-reach, reach, -reach, reach))
+        # pragma: no mutate start (styling: marker style, titles, axis labels, margins)
         artists["grid_marker"] = ax_grid.plot([], [], "s", mfc="none", mec="red", ms=10, mew=2)[0]
         ax_grid.set_title(f"decoder on a {self.grid_size} x {self.grid_size} grid", fontsize=10)
         for ax in (ax_map, ax_grid):
@@ -94,6 +98,7 @@ class LatentMapExplorer(Explorer):
             ax.set_ylabel("z2")
         fig.subplots_adjust(left=0.06, right=0.98, top=0.86, bottom=0.14)
         fig.suptitle(f"2-D latent space of the {self.entry.name}", fontsize=11)
+        # pragma: no mutate end
         artists["dynamic"] = [artists[k] for k in ("map_marker", "grid_marker", "decoded", "dec_title")]
         return artists
 
@@ -182,11 +187,11 @@ class InterpolationExplorer(Explorer):
         return self._path_cache[(a, b)]
 
     def _build(self, fig: Figure) -> dict:
-        grid = fig.add_gridspec(3, 2, width_ratios=[5.2, 1.0], wspace=0.08, hspace=0.45)
+        grid = fig.add_gridspec(3, 2, width_ratios=[5.2, 1.0], wspace=0.08, hspace=0.45)  # pragma: no mutate
         half = 0.5 / (self.steps - 1)
         artists: dict = {"strips": {}, "lines": [], "now": {}}
         rows = {
-            "pixels": "pixel space:\ncross-fade",
+            "pixels": "pixel space:\ncross-fade",  # pragma: no mutate
             "AE": f"AE latent\n({self.ae.latent_dim}-D)",
             "VAE": f"VAE latent\n({self.vae.latent_dim}-D)",
         }
@@ -195,19 +200,21 @@ class InterpolationExplorer(Explorer):
             blank = np.zeros((30 + 2, self.steps * 30 + 2))
             artists["strips"][name] = ax.imshow(blank, cmap="gray", vmin=0, vmax=1, interpolation="nearest",
                                                 extent=(-half, 1 + half, 0, 1), aspect="auto")  # fmt: skip
+            # pragma: no mutate start (styling: the line's look, ticks and labels; _draw places the line)
             artists["lines"].append(ax.axvline(0.5, color="red", lw=2))
             ax.set_yticks([])
             ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
             ax.set_xticks(np.linspace(0, 1, 6) if row == 2 else [])
             if row == 2:
                 ax.set_xlabel("t: fraction of the way from A (t = 0) to B (t = 1)")
+            # pragma: no mutate end
             ax_now = fig.add_subplot(grid[row, 1])
             artists["now"][name] = ax_now.imshow(np.zeros((28, 28)), cmap="gray", vmin=0, vmax=1,
                                                  interpolation="nearest")  # fmt: skip
             bare(ax_now)
         artists["now_title"] = fig.axes[1].set_title("", fontsize=9)
-        fig.subplots_adjust(left=0.12, right=0.99, top=0.86, bottom=0.17)
-        artists["suptitle"] = fig.suptitle("", fontsize=11)
+        fig.subplots_adjust(left=0.12, right=0.99, top=0.86, bottom=0.17)  # pragma: no mutate
+        artists["suptitle"] = fig.suptitle("", fontsize=11)  # pragma: no mutate
         artists["dynamic"] = [
             *artists["strips"].values(), *artists["lines"], *artists["now"].values(),
             artists["now_title"], artists["suptitle"],
