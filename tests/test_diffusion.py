@@ -523,8 +523,8 @@ def test_pixel_unet_output_block_and_group_counts():
     assert unet.out[0].num_groups == 4  # gcd(8, 12): 8 groups do not divide 12 channels
     from course_lib.diffusion.denoisers import ResBlock
 
-    assert ResBlock(16, 16, 4).norm1.num_groups == 8 and unet(torch.zeros(2, 1, 28, 28), torch.zeros(2).long()).shape == (
-        2, 1, 28, 28)
+    assert ResBlock(16, 16, 4).norm1.num_groups == 8
+    assert unet(torch.zeros(2, 1, 28, 28), torch.zeros(2).long()).shape == (2, 1, 28, 28)
 
 
 def test_sample_pixel_images_defaults():
