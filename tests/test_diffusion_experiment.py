@@ -295,3 +295,28 @@ def test_run_passes_each_step_what_it_needs(monkeypatch):
           log=lines.append)
     assert any(line.startswith("warning: the AE took 20.0 s") for line in lines)  # the whole budget is too much
     assert calls["train_judge"][2] == 0 and calls["train_pixel_side"][1].timesteps == 1000  # the defaults
+
+
+def test_measure_side_counts_the_denoisers_parameters():
+    mlp = LatentMLP(3, width=8, depth=1, time_dim=4)
+    side = E.measure_side("mine", mlp, DiffusionHistory(total_seconds=1.0), torch.zeros(2, 1, 28, 28),
+                          Timing((0.5,)), 2, 1.0)
+    assert side.name == "mine" and side.denoiser_params == count_parameters(mlp)
+
+
+def test_defaults_of_the_pipeline_steps():
+    unet, mlp = E.build_denoisers(3, "cpu")
+    again, _ = E.build_denoisers(3, "cpu", seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(unet.parameters(), again.parameters())) and len(mlp.blocks) == 3
+    torch.manual_seed(0)
+    small_unet, small_mlp = PixelUNet((8, 8, 8)), LatentMLP(3, width=8, depth=1)
+    vae, schedule = build_model(preset_config("seed-baseline-vae")), NoiseSchedule(20)
+    samples = E.sample_both(small_unet, small_mlp, schedule, vae, LatentScaler(), n=2, steps=2)
+    assert len(samples.pixel_timing.seconds) == 3  # the median of three runs
+    assert torch.equal(samples.latent, E.sample_latent_images(small_mlp, schedule, vae, LatentScaler(), 2, 2, seed=0))
+    images = torch.rand(16, 1, 28, 28)
+    ae, history, _ = E.train_autoencoder("ae", images, epochs=1)
+    torch.manual_seed(0)
+    expected = build_model(preset_config("seed-improved-ae"))
+    recipe = RECIPES["seed-improved"].replace(epochs=1, batch_size=E.BATCH_SIZE, seed=0)
+    assert history["train_loss"] == pytest.approx(fit(expected, images, recipe, progress=False)["train_loss"])

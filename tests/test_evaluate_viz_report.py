@@ -239,7 +239,8 @@ def test_class_histograms_name_each_set_and_draw_nothing_for_none():
     ax = plot_class_histograms({"real": torch.ones(10), "model": torch.ones(10)})
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["uniform (N / 10)", "real", "model"]
     assert {round(b.get_width(), 6) for b in ax.patches} == {0.4}
-    empty = plot_class_histograms({})
+    with pytest.warns(UserWarning, match="No artists with labels"):  # matplotlib: an empty legend
+        empty = plot_class_histograms({})
     assert len(empty.patches) == 0 and len(empty.get_lines()) == 0
     plt.close("all")
 
@@ -259,3 +260,12 @@ def test_grid_array_clips_to_the_unit_interval_and_pads_with_grey():
     assert tiles.shape == (1 + 3, 1 + 2 * 3)
     assert (tiles[1:3, 1:3] == 0).all() and (tiles[1:3, 4:6] == 1).all()  # clipped to black and white
     assert (tiles[0] == 0.5).all() and (tiles[:, 3] == 0.5).all()  # grey lines between the tiles
+
+
+def test_a_grid_shows_only_images_no_frame_no_ticks():
+    import matplotlib.pyplot as plt
+
+    ax = image_grid(torch.rand(3, 1, 28, 28), nrow=3, row_labels=["x"]).axes[0]
+    assert not any(spine.get_visible() for spine in ax.spines.values())
+    assert not any(tick.tick1line.get_visible() for tick in ax.yaxis.get_major_ticks())  # the label, not its tick
+    plt.close("all")

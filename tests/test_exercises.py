@@ -53,3 +53,34 @@ def test_every_exercise_has_a_solution_a_different_wrong_answer_and_a_hint():
     for key, exercise in EXERCISES.items():
         assert exercise.solution.strip() and exercise.hint.strip(), key
         assert exercise.wrong.strip() and exercise.wrong != exercise.solution, key
+
+
+def test_tolerances_reach_every_comparison(monkeypatch, capsys):
+    """An exercise's rel_tol and abs_tol decide both the learner's answer and the stored wrong answer."""
+    monkeypatch.setattr(exercises, "SOLVE", False)
+    monkeypatch.setitem(EXERCISES, "99.2", Exercise(solution="1.0", wrong="1.5", hint="h", rel_tol=0.1, abs_tol=0.0))
+    assert check("99.2", 1.05, 1.0) and not check("99.2", 1.2, 1.0)
+    monkeypatch.setitem(EXERCISES, "99.3", Exercise(solution="1.0", wrong="1.5", hint="h", rel_tol=0.0, abs_tol=0.3))
+    assert check("99.3", 1.2, 1.0) and not check("99.3", 1.4, 1.0)
+    assert check("99.3", torch.tensor([1.2]), torch.tensor([1.0]))
+    monkeypatch.setattr(exercises, "SOLVE", True)
+    monkeypatch.setitem(EXERCISES, "99.4", Exercise(solution="1.0", wrong="1.2", hint="h", rel_tol=0.0, abs_tol=0.3))
+    with pytest.raises(AssertionError, match="accepts the wrong answer"):  # 1.2 is within abs_tol 0.3 of 1.0
+        check("99.4", ..., 1.0)
+    monkeypatch.setitem(EXERCISES, "99.5", Exercise(solution="1.0", wrong="1.2", hint="h", rel_tol=0.3, abs_tol=0.0))
+    with pytest.raises(AssertionError, match="accepts the wrong answer"):  # and within rel_tol 0.3
+        check("99.5", ..., 1.0)
+    capsys.readouterr()
+
+
+def test_matches_a_tensor_against_a_number_and_shows_large_tensors_by_shape():
+    assert matches(torch.tensor(2.0), 2.0) and matches(2.0, torch.tensor(2.0)) and not matches(torch.tensor(2.0), 3)
+    assert exercises._shown(torch.zeros(8)) == repr(torch.zeros(8)) and exercises._shown(torch.zeros(3, 3)) == (
+        "a tensor of shape (3, 3)")
+
+
+def test_show_solution_displays_the_stored_code(monkeypatch, toy):
+    shown = []
+    monkeypatch.setattr(exercises, "display", shown.append)
+    exercises.show_solution(toy)
+    assert shown[0].data == "Exercise 99.1, one solution:\n```python\nanswer = x * 2\n```"

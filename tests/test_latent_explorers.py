@@ -365,3 +365,48 @@ def test_static_figure_has_the_explorers_size(tiny_sweep):
     fig = maps.InterpolationExplorer(tiny_sweep).static_figure()
     assert tuple(fig.get_size_inches()) == pytest.approx((10.5, 3.6))
     plt.close(fig)
+
+
+def test_interpolation_strips_put_each_frame_at_its_t(tiny_sweep):
+    """The strips are as wide as t runs, half a tile more on each side: the frame at t = k / (steps - 1) sits over
+    the tick at t."""
+    explorer = maps.InterpolationExplorer(tiny_sweep, steps=6)
+    for name in ("pixels", "AE", "VAE"):
+        strip, now = explorer._artists["strips"][name], explorer._artists["now"][name]
+        assert strip.get_extent() == pytest.approx([-0.1, 1.1, 0, 1]) and strip.axes.get_aspect() == "auto"
+        assert strip.get_clim() == now.get_clim() == (0, 1) and strip.get_cmap().name == now.get_cmap().name == "gray"
+        assert strip.get_interpolation() == now.get_interpolation() == "nearest"
+        assert strip.axes.get_position(original=True).x1 < now.axes.get_position(original=True).x0  # strip, then now
+    assert explorer._artists["now_title"].axes is explorer._artists["now"]["pixels"].axes  # over the top right image
+
+
+def test_latent_map_draws_codes_square_and_images_on_a_fixed_grey_scale(tiny_sweep):
+    explorer = maps.LatentMapExplorer(tiny_sweep, limit=0.05, grid_size=3)  # codes reach beyond this small square
+    ax_map = explorer.fig.axes[0]
+    codes, labels = tiny_sweep.vae(2, 1.0).test_codes.numpy(), tiny_sweep.test_labels.numpy()
+    for digit, collection in enumerate(ax_map.collections):
+        assert np.allclose(collection.get_offsets(), codes[labels == digit])
+    assert [t.get_text() for t in ax_map.get_legend().get_texts()] == [str(d) for d in range(10)]
+    reach = np.abs(codes).max() * 1.05
+    assert ax_map.get_xlim() == pytest.approx((-reach, reach))
+    (square,) = [line for line in ax_map.get_lines() if len(line.get_xdata()) == 5]
+    corners = {(round(x, 6), round(y, 6)) for x, y in zip(square.get_xdata(), square.get_ydata())}
+    assert corners == {(-0.05, -0.05), (-0.05, 0.05), (0.05, 0.05), (0.05, -0.05)}  # the square the grid decodes
+    decoded, grid = explorer._artists["decoded"], explorer.fig.axes[2].images[0]
+    for image in (decoded, grid):
+        assert image.get_clim() == (0, 1) and image.get_cmap().name == "gray"
+    assert decoded.get_interpolation() == "nearest"
+
+
+def test_latent_map_default_beta_without_beta_1_is_the_largest(tiny_sweep):
+    sweep = latent_sweep.Sweep.from_models([(_model("vae", 2, 1), BetaVAEObjective(0.25)),
+                                            (_model("vae", 2, 2), BetaVAEObjective(2.0))],
+                                           tiny_sweep.test_images, tiny_sweep.test_labels)
+    assert maps.LatentMapExplorer(sweep).entry is sweep.vae(2, 2.0)
+    none = latent_sweep.Sweep.from_models([(_model("vae", 3, 1), BetaVAEObjective(0.25))], tiny_sweep.test_images,
+                                          tiny_sweep.test_labels)
+    assert "beta 1)" in maps.LatentMapExplorer(none).readout.value  # no 2-D model at all: it says beta 1
+    explorer = maps.LatentMapExplorer(tiny_sweep)
+    assert explorer.limit == 3.0 and explorer.grid_images.shape == (15 * 30 + 2, 15 * 30 + 2)
+    png = PIL.Image.open(io.BytesIO(bytes(explorer.image.value)))
+    assert png.size == (int(10.5 * explorers.DPI), int(3.7 * explorers.DPI))

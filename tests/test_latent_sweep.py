@@ -255,3 +255,23 @@ def test_from_models_uses_its_seed_and_wants_one_metrics_dict_per_model():
         latent_sweep.Sweep.from_models([(vae, BetaVAEObjective(1.0))], images, labels, metrics=[{}, {}])
     default = latent_sweep.SweepModel.summarise(vae, BetaVAEObjective(1.0), images, torch.arange(3))
     assert torch.equal(default.prior_samples, latent_sweep.sample_prior(vae, 20, seed=0))
+
+
+def test_train_or_load_trains_each_member_with_its_own_objective_name_and_seed(tmp_path, monkeypatch, tiny_data,
+                                                                                capsys):
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    seen = []
+    real_fit = latent_sweep.fit
+
+    def recording_fit(model, *args, **kwargs):
+        seen.append((kwargs["objective"], kwargs["progress"], kwargs["desc"]))
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(latent_sweep, "fit", recording_fit)
+    spec = _spec(betas=(0.5,), seed=2)
+    sweep = latent_sweep.train_or_load(spec, tiny_data, progress=False)  # verbose by default
+    assert seen == [(BetaVAEObjective(0.5), False, "vae_z2_beta0.5"), (MSEObjective(), False, "ae_z2")]
+    out = capsys.readouterr().out
+    assert "[ 1/2] trained" in out and float(out.rsplit("; ", 1)[1].removesuffix(" s wall\n")) < 600
+    entry = sweep.vae(2, 0.5)
+    assert torch.equal(entry.prior_samples, latent_sweep.sample_prior(entry.model, 20, seed=2))

@@ -112,3 +112,10 @@ def test_flops_by_operator_passes_keyword_arguments():
     w = torch.ones(4, 4)
     parts = flops_by_operator(lambda x, repeat=1: [x @ w for _ in range(repeat)], torch.ones(2, 4), repeat=3)
     assert parts == {"mm": 3 * 2 * 2 * 4 * 4}
+
+
+def test_count_flops_passes_keyword_arguments_and_time_repeats_three_times():
+    w = torch.ones(4, 4)
+    twice = count_flops(lambda x, repeat=1: [x @ w for _ in range(repeat)], torch.ones(2, 4), repeat=2)
+    assert twice == 2 * (2 * 2 * 4 * 4)
+    assert len(time_repeats(lambda: None)[1].seconds) == 3

@@ -253,3 +253,15 @@ def test_class_histogram_counts_all_ten_digits_even_unpredicted_ones(judge, mnis
     ones = mnist5k.test_images[mnist5k.test_labels == 1][:5]  # five images of a 1: most digits get no vote
     histogram = class_histogram(judge, ones)
     assert histogram.shape == (10,) and histogram.sum() == 5
+
+
+def test_linear_probe_defaults_and_its_weight_penalty():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (300,), generator=generator)
+    codes = torch.tensor([[4.0, 0.0], [0.0, 4.0], [-4.0, -4.0]])[labels] + torch.randn(300, 2, generator=generator)
+    train, test = (codes[:200], labels[:200]), (codes[200:], labels[200:])
+    default = linear_probe(*train, *test)
+    assert default == linear_probe(*train, *test, steps=300, lr=0.1, weight_decay=1e-4, seed=0) and default > 0.9
+    # a strong L2 penalty pins the weights at 0: the probe can only guess the most common class
+    majority = torch.bincount(test[1]).max().item() / len(test[1])
+    assert linear_probe(*train, *test, weight_decay=100.0) <= majority + 0.02

@@ -72,3 +72,17 @@ def test_setup_passes_the_preferred_device_on_and_seeds_0_by_default(capsys):
     assert notebook_tools.setup(prefer="meta") == torch.device("meta")
     assert torch.rand(1).item() == torch.rand(1, generator=torch.Generator().manual_seed(0)).item()
     assert "device: meta" in capsys.readouterr().out
+
+
+def test_unmet_requirements_reads_course_libs_own_metadata_past_its_extras(monkeypatch):
+    asked = []
+    requires = ['pytest>=7; extra == "test"', "no-such-package-xyz>=1.0"]  # an extra first, then a runtime need
+    monkeypatch.setattr(notebook_tools.importlib.metadata, "requires", lambda name: asked.append(name) or requires)
+    assert notebook_tools.unmet_requirements() == ["no-such-package-xyz>=1.0"] and asked == ["course_lib"]
+
+
+def test_strip_one_notebook_from_the_command_line(tmp_path, capsys):
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": [], "metadata": {"widgets": {}}}))
+    assert notebook_tools._main(["strip", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: widget state removed\n"

@@ -296,3 +296,14 @@ def test_run_recipe_shows_progress_when_asked(mnist5k, capsys):
     recipes.run_recipe(recipe.replace(train=recipe.train.replace(epochs=1)), train, val, test, progress=True)
     err = capsys.readouterr().err
     assert f"{recipe.name} ae" in err and f"{recipe.name} vae" in err
+
+
+def test_recipes_train_from_seed_0_by_default(mnist5k):
+    recipe, train, val, test = _small_run(mnist5k)
+    recipe = recipe.replace(train=recipe.train.replace(epochs=1))
+    default = recipes.train_model(recipe, "ae", train, val, test)
+    assert default.metrics == recipes.train_model(recipe, "ae", train, val, test, seed=0).metrics
+    row = recipes.run_recipe(recipe, train, val, test).row
+    assert row["ae_mse"] == pytest.approx(default.metrics["mse"], rel=1e-6)
+    with pytest.raises(ValueError, match="^divisor and minimum must be >= 1$"):
+        recipes.scale_epochs(recipe, 0)
