@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: lab test mutation install install-test install-colab clean
+.PHONY: lab test reference mutation install install-test install-colab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +57,25 @@ test: export OMP_WAIT_POLICY ?= PASSIVE
 test: export COURSE_COLAB_VENV ?= $(abspath $(COLAB_VENV))
 test: install-test install-colab
 	$(BIN)/ruff check .
-	COURSE_FAST=1 COURSE_SOLVE_EXERCISES=1 $(BIN)/python -m pytest --durations=10 --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
+	COURSE_MODE=fast COURSE_SOLVE_EXERCISES=1 $(BIN)/python -m pytest --durations=10 --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests notebooks
+
+# The stored notebooks: every notebook executed in place in reference mode (mnist-5k, the article's recipes and
+# epoch counts), widget state stripped, and each one's wall-clock time printed. Trained models are cached under
+# outputs/, so an interrupted run resumes (`make reference NOTEBOOKS=notebooks/04_eight_improvements.ipynb` redoes
+# one). Exercises stay unanswered, as a learner gets them. Each time is appended to outputs/reference_times.tsv.
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+reference: export COURSE_MODE = reference
+reference: install
+	@mkdir -p outputs
+	@for notebook in $(NOTEBOOKS); do \
+	  start=$$(date +%s); \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 $$notebook \
+	    || exit 1; \
+	  $(BIN)/python -m course_lib.notebook_tools strip $$notebook; \
+	  seconds=$$(( $$(date +%s) - start )); \
+	  printf '%s\t%s\t%s\n' "$$(date -u +%FT%TZ)" "$$notebook" "$$seconds" >> outputs/reference_times.tsv; \
+	  echo "reference run: $$notebook took $$seconds s"; \
+	done
 
 # Mutation testing, not part of `make test` (see tests/MUTATION.md; the README says how long it takes on 2 cores):
 # mutmut plants one-line bugs in course_lib, one at a time, runs the unit tests that reach the changed function,
@@ -69,7 +87,7 @@ MUTATION_FRESH ?= 1
 mutation: export COURSE_TEST_THREADS ?= 1
 mutation: export OMP_NUM_THREADS = $(COURSE_TEST_THREADS)
 mutation: export MKL_NUM_THREADS = $(COURSE_TEST_THREADS)
-mutation: export COURSE_FAST = 1
+mutation: export COURSE_MODE = fast
 mutation: install-test
 	$(if $(filter 1,$(MUTATION_FRESH)),rm -rf mutants)
 	$(BIN)/mutmut run --max-children $(MUTATION_CHILDREN)

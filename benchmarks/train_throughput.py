@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,7 +137,7 @@ def run_once(args: argparse.Namespace) -> dict[str, float]:
         models = [preset("seed-improved-ae").to(device), preset("seed-improved-vae").to(device)]
         optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=1e-5) for m in models]
         seed_epoch(models, optimizers, loader, device)  # warm-up: worker start, allocator, caches
-        seed_seconds = sum(seed_epoch(models, optimizers, loader, device) for _ in range(args.epochs)) / args.epochs
+        seed_epochs = [seed_epoch(models, optimizers, loader, device) for _ in range(args.epochs)]
 
         seed_everything(0)
         models = [preset("seed-improved-ae").to(device), preset("seed-improved-vae").to(device)]
@@ -147,19 +148,26 @@ def run_once(args: argparse.Namespace) -> dict[str, float]:
             objective = BetaVAEObjective(IMPROVED_BETA) if is_vae(model) else default_objective(model)
             history = fit(model, device_images, recipe, objective=objective, progress=False)
             per_epoch.append(history["seconds"][1:])  # skip the warm-up epoch, as above
-        course_seconds = sum(sum(s) for s in per_epoch) / args.epochs
+        course_epochs = [ae + vae for ae, vae in zip(*per_epoch)]
 
     flops = matmul_flops_per_epoch(models, len(images), batch, device)
     peak = measured_matmul_flops(device)
-    print(f"\n{'pipeline':<34}{'s/epoch':>10}{'GFLOP/s':>10}{'of matmul peak':>16}")
-    for name, seconds in (("article (DataLoader + PIL rotation)", seed_seconds), ("course_lib (tensors on device)",
-                                                                                   course_seconds)):
-        print(f"{name:<34}{seconds:>10.2f}{flops / seconds / 1e9:>10.1f}{flops / seconds / peak:>16.0%}")
-    print(f"\nspeed-up course_lib / article: {seed_seconds / course_seconds:.1f}x")
+    seed_seconds, course_seconds = statistics.median(seed_epochs), statistics.median(course_epochs)
+    print(f"\n{'pipeline':<34}{'s/epoch (median, range)':>26}{'GFLOP/s':>10}{'of matmul peak':>16}")
+    for name, epochs in (("article (DataLoader + PIL rotation)", seed_epochs),
+                         ("course_lib (tensors on device)", course_epochs)):
+        seconds = statistics.median(epochs)
+        spread = f"{seconds:.2f} ({min(epochs):.2f}-{max(epochs):.2f})"
+        print(f"{name:<34}{spread:>26}{flops / seconds / 1e9:>10.1f}{flops / seconds / peak:>16.0%}")
+    low, high = min(seed_epochs) / max(course_epochs), max(seed_epochs) / min(course_epochs)
+    print(f"\nspeed-up course_lib / article: {seed_seconds / course_seconds:.1f}x (medians of {args.epochs} timed "
+          f"epochs; from the slowest to the fastest epochs' ratios {low:.1f}-{high:.1f}x)")
     print(f"FLOPs per epoch (AE + VAE, forward + backward): {flops / 1e9:.1f} GFLOP; "
           f"measured matmul throughput: {peak / 1e9:.1f} GFLOP/s; matmul alone at that rate: "
           f"{flops / peak:.2f} s/epoch", flush=True)
-    return {"article": seed_seconds, "course_lib": course_seconds, "flops": flops, "peak": peak}
+    return {"article": seed_seconds, "course_lib": course_seconds, "flops": flops, "peak": peak,
+            "article_range": [min(seed_epochs), max(seed_epochs)], "course_lib_range": [min(course_epochs),
+                                                                                           max(course_epochs)]}
 
 
 def compare_wait_policies(args: argparse.Namespace, policies: list[str]) -> None:
@@ -178,9 +186,12 @@ def compare_wait_policies(args: argparse.Namespace, policies: list[str]) -> None
             print(f"\n=== OMP_WAIT_POLICY={policy} ===", flush=True)
             subprocess.run(command, env=env, check=True)
             results[policy] = json.loads(Path(out.name).read_text())
-    print(f"\n{'OMP_WAIT_POLICY':<18}{'article s/epoch':>17}{'course_lib s/epoch':>20}{'speed-up':>10}")
+    print(f"\n{'OMP_WAIT_POLICY':<18}{'article s/epoch':>22}{'course_lib s/epoch':>22}{'speed-up':>10}"
+          "   (medians of the timed epochs, with their range)")
     for policy, r in results.items():
-        print(f"{policy:<18}{r['article']:>17.2f}{r['course_lib']:>20.2f}{r['article'] / r['course_lib']:>9.1f}x")
+        article = f"{r['article']:.2f} ({r['article_range'][0]:.2f}-{r['article_range'][1]:.2f})"
+        course = f"{r['course_lib']:.2f} ({r['course_lib_range'][0]:.2f}-{r['course_lib_range'][1]:.2f})"
+        print(f"{policy:<18}{article:>22}{course:>22}{r['article'] / r['course_lib']:>9.1f}x")
     best_article = min(results.items(), key=lambda kv: kv[1]["article"])
     best_course = min(results.items(), key=lambda kv: kv[1]["course_lib"])
     print(f"each pipeline under its own best policy (article {best_article[0]}, course_lib {best_course[0]}): "
@@ -190,7 +201,7 @@ def compare_wait_policies(args: argparse.Namespace, policies: list[str]) -> None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60_000)
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs of each pipeline (after one warm-up)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs of each pipeline (after one warm-up)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--wait-policies", default=None,

@@ -2,7 +2,7 @@
 
 The taught core (what the notebooks show, bottom to top):
 
-- ``config``: the mode (FAST or full), data and output folders, the compute device, seeding.
+- ``config``: the mode (fast, reference or full), data and output folders, the compute device, seeding.
 - ``data``: datasets as [0, 1] tensors, input checks, the device-resident batch iterator, balanced subsets.
 - ``augment``: on-device random rotation and noise.
 - ``models``: AE and VAE built from a small config; the article's four presets.
@@ -15,13 +15,14 @@ The taught core (what the notebooks show, bottom to top):
 - ``measure``: FLOPs of a forward pass, GPU-synchronised timing, medians of repeats.
 - ``viz``: image grids (torchvision's make_grid), the article's comparison figure, curves, class histograms.
 - ``report``: the one table printer (aligned text or Markdown).
+- ``compare``: a metric's mean and spread over seeds, and a paired verdict per change.
 - ``exercises``: every notebook's exercise checks and stored solutions.
 - ``notebook_tools``: the notebooks' set-up cell, ``show_source``, widget-state stripping, the repository address.
 
 ``diffusion/``: DDPM in pixel and latent space (``schedule``, ``denoisers``, ``training``, ``spaces``).
 
-``experiments/``: one module per lesson experiment, built on the core: ``recipes`` (04), ``latent_sweep``,
-``latent_explorers`` and ``latent_map_explorers`` (05), ``pixel_vs_latent`` (06), ``claims`` and
+``experiments/``: one module per lesson experiment, built on the core: ``recipes`` and ``ablation`` (04),
+``latent_sweep``, ``latent_explorers`` and ``latent_map_explorers`` (05), ``pixel_vs_latent`` (06), ``claims`` and
 ``claim_verdicts`` (07).
 """
 

@@ -1,4 +1,4 @@
-"""Course-wide settings read in one place: FAST mode, folders, the compute device, seeding."""
+"""Course-wide settings read in one place: the mode, folders, the compute device, seeding."""
 
 from __future__ import annotations
 
@@ -13,13 +13,35 @@ from torch.torch_version import TorchVersion
 
 T = TypeVar("T")
 
-FAST: bool = os.environ.get("COURSE_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
-"""True when ``COURSE_FAST=1``: every notebook uses mnist-5k, few epochs and small sweeps."""
+MODES = ("fast", "reference", "full")
+"""fast: the tests (mnist-5k, a few epochs); reference: mnist-5k with the article's recipes and epoch counts,
+converged (the stored notebooks); full: full MNIST (torchvision download) with the article's recipes."""
+
+_TRUE = {"1", "true", "yes", "on"}
 
 
-def fast_or_full(fast: T, full: T) -> T:
-    """Return ``fast`` in FAST mode and ``full`` otherwise (the one switch notebooks use)."""
-    return fast if FAST else full
+def read_mode(environ: dict[str, str] | None = None, cuda: bool | None = None) -> str:
+    """The mode from ``COURSE_MODE`` (``COURSE_FAST=1`` is an alias of fast); by default reference on a CPU and
+    full where CUDA is available."""
+    environ = os.environ if environ is None else environ
+    asked = environ.get("COURSE_MODE", "").strip().lower()
+    fast_alias = environ.get("COURSE_FAST", "").strip().lower() in _TRUE
+    if asked and asked not in MODES:
+        raise ValueError(f"COURSE_MODE must be one of {', '.join(MODES)}, got {asked!r}")
+    if fast_alias and asked not in ("", "fast"):
+        raise ValueError(f"COURSE_FAST=1 means fast mode but COURSE_MODE={asked}: unset one of them")
+    if fast_alias or asked:
+        return asked or "fast"
+    return "full" if (torch.cuda.is_available() if cuda is None else cuda) else "reference"
+
+
+MODE: str = read_mode()
+"""The active mode, one of :data:`MODES`, read once when course_lib is imported."""
+
+
+def by_mode(*, fast: T, reference: T, full: T) -> T:
+    """The value for the active mode (the one switch notebooks and experiments use)."""
+    return {"fast": fast, "reference": reference, "full": full}[MODE]
 
 
 def _project_root() -> Path:
@@ -38,11 +60,17 @@ def output_dir() -> Path:
     return Path(os.environ.get("COURSE_OUTPUT_DIR", _project_root() / "outputs"))
 
 
+_DESCRIPTIONS = {
+    "fast": "Fast mode: mnist-5k, a few epochs, small sweeps; it proves that the code runs, not what it finds.",
+    "reference": "Reference mode: mnist-5k (4,000 train / 1,000 test real digits) with the article's recipes and "
+    "epoch counts, converged; the stored notebooks are this run.",
+    "full": "Full mode: full MNIST (60,000 train / 10,000 test) with the article's recipes; meant for a GPU.",
+}
+
+
 def describe() -> str:
-    """One line saying which mode is active and what it changes."""
-    if FAST:
-        return "FAST mode (COURSE_FAST=1): mnist-5k, few epochs, small sweeps, so the course runs in minutes on a CPU."
-    return "Full mode: full MNIST and the article's epoch counts (set COURSE_FAST=1 for a quick run)."
+    """One line saying which mode is active, what it changes, and how to pick another."""
+    return f"{_DESCRIPTIONS[MODE]} (COURSE_MODE={MODE}; choose fast, reference or full)"
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

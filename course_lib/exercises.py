@@ -210,12 +210,12 @@ EXERCISES["04.1"] = Exercise(
     "times the epochs. 500 / 200 compares epochs, not steps.",
 )
 EXERCISES["04.2"] = Exercise(
-    solution="{imp.label for imp, before, after, row in zip(recipes.IMPROVEMENTS, ladder_rows, ladder_rows[1:], "
-    'loo_rows) if (after["ae_mse"] < before["ae_mse"]) != (row["d_ae_mse"] > 0)}',
-    wrong="{imp.label for imp, before, after, row in zip(recipes.IMPROVEMENTS, ladder_rows, ladder_rows[1:], "
-    'loo_rows) if (after["ae_mse"] > before["ae_mse"]) != (row["d_ae_mse"] > 0)}',
-    hint="lower test MSE is better: on the ladder an improvement helps when its rung's AE MSE is below the rung "
-    "before; in the leave-one-out it helps when dAE MSE > 0 (worse without it). Keep those where the two differ.",
+    solution="{imp.label for imp, on_ladder, left_out in zip(recipes.IMPROVEMENTS, ladder_verdicts, loo_verdicts) "
+    'if on_ladder["ae_mse_verdict"] != left_out["ae_mse_verdict"]}',
+    wrong="{imp.label for imp, on_ladder, left_out in zip(recipes.IMPROVEMENTS, ladder_verdicts, loo_verdicts) "
+    'if on_ladder["ae_mse_verdict"] == left_out["ae_mse_verdict"]}',
+    hint="pair the two lists in the improvements' order and keep the labels whose two AE verdicts "
+    "(row['ae_mse_verdict']) differ, not those where they agree.",
 )
 EXERCISES["04.3"] = Exercise(
     solution="set(recipes.changes(recipes.article_improved_recipe(), recipes.full_recipe()))",

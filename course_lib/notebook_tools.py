@@ -93,7 +93,7 @@ def setup(seed: int = 0, prefer: str | None = None) -> torch.device:
         wanted = " ".join(f"'{requirement}'" for requirement in missing)
         print(f"course_lib needs {', '.join(missing)}, not installed here: `pip install {wanted}` "
               "(pip may then change packages this runtime already has)")
-    if on_colab() and not config.FAST:
+    if on_colab() and config.MODE == "full":
         fetch_mnist()
     return device
 

@@ -175,7 +175,7 @@ def fit(
     evaluated every ``cfg.eval_every`` epochs, never augmented. A non-finite loss raises
     :class:`TrainingDivergedError` after restoring the last good epoch's weights. With ``checkpoint``, the
     whole training state is saved every ``checkpoint_every`` epochs and at the end; ``resume=True`` continues
-    that file's run exactly. ``progress`` defaults to a tqdm bar outside FAST mode.
+    that file's run exactly. ``progress`` defaults to a tqdm bar outside fast mode.
     """
     check_images(train_images)
     if len(train_images) == 0:
@@ -201,7 +201,7 @@ def fit(
     if resume:
         history = _restore(checkpoint, model, optimizer, scheduler, batches, generator, run)
 
-    show = (not course_config.FAST) if progress is None else progress
+    show = course_config.MODE != "fast" if progress is None else progress
     bar = tqdm(range(len(history) + 1, cfg.epochs + 1), desc=desc or type(model).__name__, disable=not show)
     for epoch in bar:
         good_state = copy.deepcopy(model.state_dict())

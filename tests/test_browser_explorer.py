@@ -58,7 +58,7 @@ def test_explorers_in_jupyterlab(tmp_path):
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ)
     env |= {
-        "COURSE_FAST": "1",
+        "COURSE_MODE": "fast",
         "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"),
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),

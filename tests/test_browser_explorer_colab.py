@@ -85,7 +85,7 @@ def test_explorers_on_colabs_widget_stack(tmp_path):
     port, token = free_port(), secrets.token_hex(16)
     env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", "JUPYTER_PATH"}}
     env |= {
-        "COURSE_FAST": "1",
+        "COURSE_MODE": "fast",
         "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"),
         "JUPYTER_CONFIG_DIR": str(config_dir),
         "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),

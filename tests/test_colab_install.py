@@ -174,17 +174,17 @@ def _fake_mnist(calls):
     return load
 
 
-@pytest.mark.parametrize("fast", [False, True])
-def test_setup_on_colab_downloads_mnist_in_full_mode_and_says_how_long(colab, monkeypatch, capsys, tmp_path, fast):
+@pytest.mark.parametrize("mode", ["full", "reference", "fast"])
+def test_setup_on_colab_downloads_mnist_in_full_mode_and_says_how_long(colab, monkeypatch, capsys, tmp_path, mode):
 
     calls = []
     monkeypatch.setattr(notebook_tools, "load_dataset", _fake_mnist(calls))
-    monkeypatch.setattr(config, "FAST", fast)
+    monkeypatch.setattr(config, "MODE", mode)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     assert notebook_tools.on_colab()
     notebook_tools.setup(prefer="cpu")
     out = capsys.readouterr().out
-    if fast:
+    if mode != "full":
         assert calls == [] and "MNIST" not in out
         return
     assert calls == [("mnist", tmp_path, True)]
@@ -197,7 +197,7 @@ def test_setup_on_colab_downloads_mnist_in_full_mode_and_says_how_long(colab, mo
 def test_setup_off_colab_downloads_nothing(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     monkeypatch.setattr(notebook_tools, "fetch_mnist", lambda: pytest.fail("fetch_mnist called off Colab"))
-    monkeypatch.setattr(config, "FAST", False)
+    monkeypatch.setattr(config, "MODE", "full")
     assert not notebook_tools.on_colab()
     notebook_tools.setup(prefer="cpu")
     assert len(capsys.readouterr().out.splitlines()) == 2

@@ -1,9 +1,11 @@
 """course_lib.config: the mode switch, the folders, the device, seeding, the optimizer kernel."""
 
 import random
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from course_lib import config
@@ -11,12 +13,35 @@ from course_lib import config
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_fast_or_full_follows_the_mode(monkeypatch):
-    monkeypatch.setattr(config, "FAST", True)
-    assert config.fast_or_full("fast", "full") == "fast" and "COURSE_FAST=1" in config.describe()
-    assert config.describe().startswith("FAST mode")
-    monkeypatch.setattr(config, "FAST", False)
-    assert config.fast_or_full("fast", "full") == "full" and config.describe().startswith("Full mode")
+@pytest.mark.parametrize("mode", config.MODES)
+def test_by_mode_picks_the_active_modes_value(monkeypatch, mode):
+    monkeypatch.setattr(config, "MODE", mode)
+    assert config.by_mode(fast=1, reference=2, full=3) == {"fast": 1, "reference": 2, "full": 3}[mode]
+    assert config.describe().startswith(f"{mode.capitalize()} mode: ")
+
+
+@pytest.mark.parametrize(("environ", "cuda", "mode"), [
+    ({}, False, "reference"),  # the default on a CPU
+    ({}, True, "full"),  # and where CUDA is available
+    ({"COURSE_MODE": "fast"}, True, "fast"),
+    ({"COURSE_MODE": " Reference "}, True, "reference"),
+    ({"COURSE_MODE": "full"}, False, "full"),
+    ({"COURSE_FAST": "1"}, True, "fast"),  # the old switch is an alias of fast
+    ({"COURSE_FAST": "yes", "COURSE_MODE": "fast"}, False, "fast"),
+    ({"COURSE_FAST": "0"}, False, "reference"),
+    ({"COURSE_FAST": "0", "COURSE_MODE": "full"}, False, "full"),
+])
+def test_read_mode(environ, cuda, mode):
+    assert config.read_mode(environ, cuda=cuda) == mode
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"COURSE_MODE": "quick"}, "COURSE_MODE must be one of fast, reference, full, got 'quick'"),
+    ({"COURSE_FAST": "1", "COURSE_MODE": "full"}, "COURSE_FAST=1 means fast mode but COURSE_MODE=full"),
+])
+def test_read_mode_rejects_unknown_or_contradicting_settings(environ, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        config.read_mode(environ, cuda=False)
 
 
 def test_folders_default_to_the_checkout_and_follow_the_environment(monkeypatch, tmp_path):

@@ -336,7 +336,7 @@ def test_latent_map_sliders_and_classes(tiny_sweep):
     missing = maps.LatentMapExplorer(tiny_sweep, beta=3.0)
     assert missing.readout.value == (
         "<p style='color:#a00'><b>No 2-D VAE (latent dimension 2, beta 3) in this sweep: train one first (it is part "
-        "of both the FAST and the full sweep).</b></p>")
+        "of the sweep in every mode).</b></p>")
     assert "latent-map-explorer-readout" in missing.readout._dom_classes
 
 

@@ -140,14 +140,18 @@ def test_a_corrupt_cached_checkpoint_is_retrained_with_a_message(tmp_path, monke
     assert all(math.isfinite(v) for v in second.vae(2, 1.0).metrics.values())
 
 
-def test_default_spec_is_a_corner_in_fast_mode_and_the_grid_in_full(monkeypatch):
+def test_default_spec_is_a_corner_in_fast_mode_and_the_grid_otherwise(monkeypatch):
     from course_lib import config
 
-    monkeypatch.setattr(config, "FAST", True)
+    monkeypatch.setattr(config, "MODE", "fast")
     fast = latent_sweep.default_spec()
     assert (fast.dataset, fast.latent_dims, fast.betas, fast.epochs, fast.batch_size, fast.lr) == (
         "mnist-5k", (2, 16), (0.5, 1.0), 10, 128, 2e-3)
-    monkeypatch.setattr(config, "FAST", False)
+    monkeypatch.setattr(config, "MODE", "reference")
+    reference = latent_sweep.default_spec()
+    assert (reference.dataset, reference.latent_dims, reference.betas, reference.epochs, reference.batch_size) == (
+        "mnist-5k", (2, 3, 4, 8, 16, 32), (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0), 30, 128)
+    monkeypatch.setattr(config, "MODE", "full")
     full = latent_sweep.default_spec()
     assert (full.dataset, full.latent_dims, full.betas, full.epochs, full.batch_size) == (
         "mnist", (2, 3, 4, 8, 16, 32), (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0), 20, 256)

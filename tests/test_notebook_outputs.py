@@ -50,3 +50,30 @@ def test_the_check_finds_what_it_looks_for():
         assert any(pattern.search(text) for pattern in MACHINE_SPECIFIC.values()), text
     for text in ("test MSE 0.0215", "FLD 7.27 vs 237.9", "4,000 train + 1,000 test images of (1, 28, 28)"):
         assert not any(pattern.search(text) for pattern in MACHINE_SPECIFIC.values()), text
+
+
+def all_outputs(notebook: Path) -> list[tuple[int, str]]:
+    """(cell index, text) of every stored text output, output-ignored cells included."""
+    found = []
+    for index, cell in enumerate(json.loads(notebook.read_text())["cells"]):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            text = output.get("text", "") or data.get("text/plain", "") or data.get("text/markdown", "")
+            found.append((index, "".join(text)))
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stored_output_names_a_path_of_the_machine_that_ran_it(notebook):
+    pattern = MACHINE_SPECIFIC["an absolute path"]
+    problems = [f"cell {index}: {match.group(0)!r}" for index, text in all_outputs(notebook)
+                for match in pattern.finditer(text)]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_are_a_reference_run(notebook):
+    """What a learner opens is the reference run (`make reference`), not the tests' fast mode."""
+    modes = [line for _, text in all_outputs(notebook) for line in text.splitlines() if "COURSE_MODE=" in line]
+    assert modes, "no set-up output says which mode ran"
+    assert all(line.startswith("Reference mode: ") for line in modes), modes[0]

@@ -59,13 +59,14 @@ def test_strip_from_the_command_line(tmp_path, capsys):
         assert capsys.readouterr().err.startswith("usage: python -m course_lib.notebook_tools strip NOTEBOOK")
 
 
-@pytest.mark.parametrize("flag", [True, False])
-def test_setup_prints_the_mode(flag, capsys, monkeypatch):
+@pytest.mark.parametrize("mode", ["fast", "reference", "full"])
+def test_setup_prints_the_mode(mode, capsys, monkeypatch):
     from course_lib import config
 
-    monkeypatch.setattr(config, "FAST", flag)
+    monkeypatch.setattr(config, "MODE", mode)
     notebook_tools.setup(prefer="cpu")
     assert capsys.readouterr().out.splitlines()[1] == config.describe()
+    assert config.describe().startswith(f"{mode.capitalize()} mode: ") and f"COURSE_MODE={mode}" in config.describe()
 
 
 def test_setup_passes_the_preferred_device_on_and_seeds_0_by_default(capsys):

@@ -382,10 +382,10 @@ def test_fit_shows_a_progress_bar_when_asked(mnist5k, capsys, monkeypatch):
     assert capsys.readouterr().err == ""
     import course_lib.config as course_config
 
-    monkeypatch.setattr(course_config, "FAST", True)  # no bar by default in FAST mode, one outside it
+    monkeypatch.setattr(course_config, "MODE", "fast")  # no bar by default in fast mode, one outside it
     fit(build_model(SMALL_AE), images, TrainConfig(epochs=1, batch_size=8))
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr(course_config, "FAST", False)
+    monkeypatch.setattr(course_config, "MODE", "reference")
     fit(build_model(SMALL_AE), images, TrainConfig(epochs=1, batch_size=8))
     assert "AutoEncoder" in capsys.readouterr().err
 

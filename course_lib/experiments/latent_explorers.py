@@ -246,8 +246,8 @@ class SweepExplorer(Explorer):
             return (
                 f"<b>No model trained at latent dimension {latent_dim}, beta {beta:g}.</b> "
                 f"This run trained {html.escape(self._trained_text())} ({len(self.sweep.vaes)} of {n_grid} grid "
-                "positions); FAST mode trains only a corner of the grid (run without COURSE_FAST=1 for all of "
-                "it). Move a slider to a trained position."
+                "positions); fast mode trains only a corner of the grid (COURSE_MODE=reference or full trains "
+                "all of it). Move a slider to a trained position."
             )
         artists["missing"].set_text("")
         n = entry.reconstructions.shape[0]

@@ -43,7 +43,7 @@ class LatentMapExplorer(Explorer):
         if self.entry is None or latent_dim != 2:
             self.widget = self.readout = message_widget(
                 f"No 2-D VAE (latent dimension 2, beta {beta:g}) in this sweep: "
-                "train one first (it is part of both the FAST and the full sweep).",
+                "train one first (it is part of the sweep in every mode).",
                 self.css_name,
             )
             return

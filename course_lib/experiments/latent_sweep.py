@@ -92,13 +92,13 @@ class SweepSpec:
 
 
 def default_spec() -> SweepSpec:
-    """FAST: a 2 x 2 corner of the grid on mnist-5k; full: the whole 6 x 7 grid on MNIST."""
+    """fast: a 2 x 2 corner of the grid on mnist-5k; reference: the whole 6 x 7 grid on mnist-5k; full: on MNIST."""
     return SweepSpec(
-        dataset=config.fast_or_full("mnist-5k", "mnist"),
-        latent_dims=config.fast_or_full(FAST_LATENT_DIMS, LATENT_DIMS),
-        betas=config.fast_or_full(FAST_BETAS, BETAS),
-        epochs=config.fast_or_full(10, 20),
-        batch_size=config.fast_or_full(128, 256),
+        dataset=config.by_mode(fast="mnist-5k", reference="mnist-5k", full="mnist"),
+        latent_dims=config.by_mode(fast=FAST_LATENT_DIMS, reference=LATENT_DIMS, full=LATENT_DIMS),
+        betas=config.by_mode(fast=FAST_BETAS, reference=BETAS, full=BETAS),
+        epochs=config.by_mode(fast=10, reference=30, full=20),
+        batch_size=config.by_mode(fast=128, reference=128, full=256),
         lr=2e-3,
     )
 
@@ -182,7 +182,7 @@ class Sweep:
     """Trained models by position in the grid, with the test set they were evaluated on.
 
     ``latent_dims`` and ``betas`` are the whole grid the sliders offer; positions without a model
-    (FAST mode trains a corner only) return None from :meth:`vae`.
+    (fast mode trains a corner only) return None from :meth:`vae`.
     """
 
     vaes: dict[tuple[int, float], SweepModel]

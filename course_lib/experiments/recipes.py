@@ -77,8 +77,9 @@ def _improved_training(*fields: str, **fixes: Any) -> Callable[[Recipe], Recipe]
     return lambda r: r.replace(train=r.train.replace(**{f: getattr(IMPROVED, f) for f in fields}, **fixes))
 
 
-def _deeper_wider(recipe: Recipe) -> Recipe:
-    """Improvement 2: the hidden layers of the article's improved presets."""
+def _wider(recipe: Recipe) -> Recipe:
+    """Improvement 2: the hidden layers of the article's improved presets (the article says "deeper and wider",
+    but the layer count stays: only the widths change)."""
     improved = {kind: PRESETS[f"seed-improved-{kind}"] for kind in KINDS}
     return recipe.replace(**{kind: dataclasses.replace(recipe.model(kind), encoder_widths=improved[kind].encoder_widths,
                                                        decoder_widths=improved[kind].decoder_widths) for kind in KINDS})
@@ -86,8 +87,7 @@ def _deeper_wider(recipe: Recipe) -> Recipe:
 
 IMPROVEMENTS: tuple[Improvement, ...] = (
     Improvement("latent16", "+latent 16", "latent dimension 3 -> 16", _models(latent_dim=16)),
-    Improvement("deeper_wider", "+deeper/wider", "AE 784-256-128-64-z, VAE 784-256-128-z (decoders mirrored)",
-                _deeper_wider),
+    Improvement("wider", "+wider", "AE 784-256-128-64-z, VAE 784-256-128-z (decoders mirrored)", _wider),
     Improvement("leaky_relu", "+LeakyReLU", "LeakyReLU instead of ReLU", _models(activation="leaky_relu")),
     Improvement("batch_norm", "+batch norm", "BatchNorm1d after every hidden layer", _models(batch_norm=True)),
     Improvement(
@@ -186,7 +186,7 @@ def changes(before: Recipe, after: Recipe) -> dict[str, tuple[Any, Any]]:
 
 
 def scale_epochs(recipe: Recipe, divisor: int = 1, minimum: int = 1) -> Recipe:
-    """The recipe with ``max(minimum, epochs // divisor)`` epochs (FAST mode keeps the ratio between recipes)."""
+    """The recipe with ``max(minimum, epochs // divisor)`` epochs (keeps the ratio between recipes' epochs)."""
     if divisor < 1 or minimum < 1:
         raise ValueError("divisor and minimum must be >= 1")
     return recipe.replace(train=recipe.train.replace(epochs=max(minimum, recipe.train.epochs // divisor)))
@@ -272,15 +272,15 @@ def run_recipe(
     scheduler; ``test_images`` are used once, at the end. Seconds count training epochs only.
     Row keys: ``config``, ``epochs``, ``batch_size``, then per model ``ae_`` / ``vae_`` + ``params``, the
     :data:`ROW_METRICS` (the VAE's ``neg_elbo`` at beta = 1 whatever it was trained with, nats per image),
-    ``seconds`` and ``fingerprint`` (:func:`model_key`: rows with equal fingerprints hold the same model).
+    ``seconds``, ``fingerprint`` (:func:`model_key`: rows with equal fingerprints hold the same model) and
+    ``cache`` (what :func:`train_model` did: "trained", "loaded ...", "resumed ...").
     """
     row: dict[str, Any] = {"config": recipe.name, "epochs": recipe.train.epochs, "batch_size": recipe.train.batch_size}
     trained: dict[str, CachedModel] = {}
     for kind in KINDS:
         result = train_model(recipe, kind, train_images, val_images, test_images, device, seed, progress, cache_dir)
         row[f"{kind}_fingerprint"] = model_key(recipe, kind, seed, train_images, val_images, test_images)
-        if cache_dir is not None:
-            print(f"{recipe.name} {kind}: {result.message}")
+        row[f"{kind}_cache"] = result.message
         row[f"{kind}_params"] = count_parameters(result.model)
         row |= {f"{kind}_{metric}": result.metrics[metric] for metric in ROW_METRICS[kind]}
         row[f"{kind}_seconds"] = sum(record["seconds"] for record in result.history)
