@@ -12,10 +12,14 @@ def test_keep_part_undoes_exactly_one_change_of_a_rung():
     lr_kept = ablation.keep_part(5, "lr")
     assert recipes.changes(recipes.ladder_step(5), lr_kept) == {"train.lr": (1e-3, 1e-4)}
     assert lr_kept.train.optimizer == "adamw" and lr_kept.name == "5. +AdamW & plateau, lr kept at 0.0001"
+    no_scheduler = ablation.keep_part(5, "plateau_scheduler")
+    assert recipes.changes(recipes.ladder_step(5), no_scheduler) == {"train.plateau_scheduler": (True, False)}
+    assert no_scheduler.name == "5. +AdamW & plateau, plateau_scheduler kept at False"
     batch_kept = ablation.keep_part(6, "batch_size")
     assert recipes.changes(recipes.ladder_step(5), batch_kept) == {"train.epochs": (200, 500)}
     epochs_kept = ablation.keep_part(6, "epochs")
     assert recipes.changes(recipes.ladder_step(5), epochs_kept) == {"train.batch_size": (128, 1024)}
+    assert epochs_kept.name == "6. +500 epochs, batch 1024, epochs kept at 200"
     with pytest.raises(ValueError, match=r"rung 4 does not change train.lr"):
         ablation.keep_part(4, "lr")
 

@@ -17,9 +17,9 @@ import torch
 from course_lib.compare import mean_spread, paired_difference
 from course_lib.experiments.recipes import Recipe, RecipeResult, changes, ladder_step, run_recipe
 
-SPLIT_RUNGS: dict[int, tuple[str, ...]] = {5: ("lr",), 6: ("epochs", "batch_size")}
-"""Rungs where the article's step changes two things: rung 5 (AdamW and the plateau scheduler) also raises the
-learning rate, rung 6 changes the epochs and the batch size together."""
+SPLIT_RUNGS: dict[int, tuple[str, ...]] = {5: ("lr", "plateau_scheduler"), 6: ("epochs", "batch_size")}
+"""Rungs where the article's step changes several things, and the parts measured alone: rung 5 (AdamW and the
+plateau scheduler) also raises the learning rate, rung 6 changes the epochs and the batch size together."""
 
 METRICS: dict[str, str] = {"ae_mse": "AE test MSE per pixel", "vae_neg_elbo": "VAE test -ELBO (nats per image)"}
 """The metrics verdicts are given for (lower is better for both)."""
@@ -31,7 +31,8 @@ def keep_part(rung: int, field: str) -> Recipe:
     if f"train.{field}" not in changes(before, after):
         raise ValueError(f"rung {rung} does not change train.{field}")
     kept = getattr(before.train, field)
-    return after.replace(name=f"{after.name}, {field} kept at {kept:g}", train=after.train.replace(**{field: kept}))
+    shown = f"{kept:g}" if isinstance(kept, float) else repr(kept)
+    return after.replace(name=f"{after.name}, {field} kept at {shown}", train=after.train.replace(**{field: kept}))
 
 
 @dataclass
