@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from course_lib.measure import Timing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,8 +55,9 @@ def main() -> None:
         for _ in range(args.repeats):
             seconds.append(run_once(path.resolve(), args.mode))
             print(f"  {path.name}: run {len(seconds)} took {seconds[-1]:.1f} s", file=sys.stderr, flush=True)
-        medians.append(statistics.median(seconds))
-        print(f"{path.name:34} median {medians[-1]:7.1f} s  (range {min(seconds):.1f}-{max(seconds):.1f} s, "
+        timing = Timing(tuple(seconds))
+        medians.append(timing.median)
+        print(f"{path.name:34} median {timing.median:7.1f} s  (range {min(seconds):.1f}-{max(seconds):.1f} s, "
               f"{len(seconds)} runs)", flush=True)
     print(f"{'all of them':34} {sum(medians):7.1f} s  (sum of the medians)")
 

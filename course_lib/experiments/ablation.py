@@ -21,8 +21,8 @@ SPLIT_RUNGS: dict[int, tuple[str, ...]] = {5: ("lr", "plateau_scheduler"), 6: ("
 """Rungs where the article's step changes several things, and the parts measured alone: rung 5 (AdamW and the
 plateau scheduler) also raises the learning rate, rung 6 changes the epochs and the batch size together."""
 
-METRICS: dict[str, str] = {"ae_mse": "AE test MSE per pixel", "vae_neg_elbo": "VAE test -ELBO (nats per image)"}
-"""The metrics verdicts are given for (lower is better for both)."""
+METRICS = ("ae_mse", "vae_neg_elbo")
+"""The metrics verdicts are given for: the AE's test MSE per pixel and the VAE's test -ELBO (lower is better)."""
 
 
 def keep_part(rung: int, field: str) -> Recipe:
@@ -58,13 +58,12 @@ class SeededRuns:
 def run_seeds(
     recipe: Recipe, seeds: Sequence[int], train_images: torch.Tensor, val_images: torch.Tensor | None,
     test_images: torch.Tensor, device: torch.device | str = "cpu", cache_dir: str | Path | None = None,
-    progress: bool = False,
 ) -> SeededRuns:
-    """:func:`course_lib.experiments.recipes.run_recipe` once per seed (through the cache when given), with no
-    progress bar per model unless ``progress``."""
+    """:func:`course_lib.experiments.recipes.run_recipe` once per seed (through the cache when given), without a
+    progress bar per model (a notebook shows one per recipe)."""
     if not seeds:
         raise ValueError("no seeds")
-    results = [run_recipe(recipe, train_images, val_images, test_images, device, seed, progress, cache_dir)
+    results = [run_recipe(recipe, train_images, val_images, test_images, device, seed, False, cache_dir)
                for seed in seeds]
     return SeededRuns(recipe, tuple(seeds), results)
 
