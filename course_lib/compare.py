@@ -1,11 +1,14 @@
-"""Differences measured over seeds: a metric's mean and spread, and whether a change exceeds the seed noise."""
+"""Differences measured over seeds: a metric's mean and spread, whether a change exceeds the seed noise, and
+bootstrap intervals over seeds and images with the verdicts they support."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import torch
 
 _T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
           2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086)
@@ -58,3 +61,92 @@ def paired_difference(before: Sequence[float], after: Sequence[float], lower_is_
     if abs(mean) <= half_width:
         return Difference(mean, half_width, "within seed noise")
     return Difference(mean, half_width, "helps" if (mean < 0) == lower_is_better else "hurts")
+
+
+# ---- Bootstrap intervals over seeds and images, and verdicts on them ----
+HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A measured value and its two-sided confidence interval."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.high:
+            raise ValueError(f"an interval needs low <= high, got [{self.low}, {self.high}]")
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}]"
+
+
+def bootstrap_interval(
+    groups: Sequence[Sequence[torch.Tensor]],
+    statistic: Callable[..., float],
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """A percentile-bootstrap interval for a statistic measured on several training seeds.
+
+    ``groups`` holds one entry per seed: tensors whose first dimension runs over the same images (e.g. the AE's and
+    the VAE's score for each test image). ``statistic(*tensors)`` turns one seed's tensors into a number; the
+    estimate is its mean over the seeds. Each resample draws the seeds with replacement, then the images of each
+    drawn seed with replacement, so the interval carries both the seed-to-seed and the image-to-image spread.
+    """
+    if not groups or any(not group or any(len(t) != len(group[0]) for t in group) for group in groups):
+        raise ValueError("need one or more groups, each of tensors with the same first dimension")
+    if resamples < 2 or not 0 < level < 1:
+        raise ValueError(f"need resamples >= 2 and 0 < level < 1, got {resamples} and {level}")
+    generator = torch.Generator().manual_seed(seed)
+    estimate = statistics.fmean(statistic(*group) for group in groups)
+    replicates = []
+    for _ in range(resamples):
+        drawn = torch.randint(len(groups), (len(groups),), generator=generator).tolist()
+        values = []
+        for g in drawn:
+            rows = torch.randint(len(groups[g][0]), (len(groups[g][0]),), generator=generator)
+            values.append(statistic(*(t[rows.to(t.device)] for t in groups[g])))
+        replicates.append(statistics.fmean(values))
+    tail = (1 - level) / 2
+    low, high = torch.tensor(replicates, dtype=torch.float64).quantile(torch.tensor([tail, 1 - tail],
+                                                                                     dtype=torch.float64)).tolist()
+    return Interval(estimate, min(low, estimate), max(high, estimate), level)
+
+
+def directional_verdict(difference: Interval, margin: float = 0.0) -> str:
+    """Verdict on a claim "A beats B", from the interval of the difference (positive = in the claim's favour).
+
+    "holds": the interval excludes 0 and the estimate is at least ``margin`` (a difference that matters);
+    "does not hold": the whole interval lies below ``margin`` (no difference that matters, or the reverse);
+    "inconclusive": anything else, e.g. an interval from below 0 to above ``margin``.
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    if difference.low > 0 and difference.estimate >= margin:
+        return HOLDS
+    if difference.high < margin:
+        return DOES_NOT_HOLD
+    return INCONCLUSIVE
+
+
+def equivalence_verdict(difference: Interval, margin: float) -> str:
+    """Verdict on a claim "A and B are the same", from the interval of their difference.
+
+    "holds": the whole interval lies within (-margin, margin); "does not hold": it lies wholly outside;
+    "inconclusive": it straddles a margin.
+    """
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0, got {margin}")
+    if -margin < difference.low and difference.high < margin:
+        return HOLDS
+    if difference.low >= margin or difference.high <= -margin:
+        return DOES_NOT_HOLD
+    return INCONCLUSIVE

@@ -1,11 +1,24 @@
-"""course_lib.compare: mean and spread over seeds, and paired verdicts against SciPy's t-test."""
+"""course_lib.compare: mean and spread over seeds, paired verdicts against SciPy's t-test, bootstrap intervals and
+the verdicts they support."""
 
 import math
 
 import pytest
+import torch
 from scipy import stats
 
-from course_lib.compare import mean_spread, paired_difference, t_quantile_975
+from course_lib.compare import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    INCONCLUSIVE,
+    Interval,
+    bootstrap_interval,
+    directional_verdict,
+    equivalence_verdict,
+    mean_spread,
+    paired_difference,
+    t_quantile_975,
+)
 
 
 @pytest.mark.parametrize("dof", [1, 2, 3, 5, 10, 11, 15, 20, 21, 30, 100, 1000])
@@ -65,3 +78,99 @@ def test_identical_runs_one_seed_and_bad_input():
         paired_difference([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="same number"):
         paired_difference([], [])
+
+
+# ---- bootstrap intervals and the verdicts they support ----
+def _normal(n, mean=0.0, std=1.0, seed=0):
+    return mean + std * torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def _mean(values):
+    return values.mean().item()
+
+
+def test_bootstrap_interval_covers_the_true_mean_at_about_its_stated_rate():
+    trials = 200
+    intervals = [bootstrap_interval([(_normal(60, mean=1.0, seed=s),)], _mean, resamples=400, seed=s)
+                 for s in range(trials)]
+    covered = sum(interval.low <= 1.0 <= interval.high for interval in intervals)
+    # 95 % nominal; a percentile bootstrap on n = 60 undercovers slightly. Binomial sd over 200 trials is 1.5 %.
+    assert 0.89 <= covered / trials <= 0.99
+
+
+def test_bootstrap_interval_of_the_mean_matches_the_normal_approximation():
+    values = _normal(2000, mean=3.0, std=2.0, seed=1)
+    interval = bootstrap_interval([(values,)], _mean, resamples=2000)
+    half_width = 1.96 * values.std().item() / math.sqrt(len(values))
+    assert interval.estimate == pytest.approx(values.mean().item())
+    assert interval.high - interval.low == pytest.approx(2 * half_width, rel=0.1)
+    assert interval.low < interval.estimate < interval.high
+
+
+def test_bootstrap_over_seeds_carries_the_spread_between_seeds():
+    # Three seeds whose means differ by 1 (seed noise), each with 500 images of small spread: resampling the images
+    # alone would give an interval about 0.02 wide; resampling the seeds too must give one about as wide as the seeds.
+    groups = [(_normal(500, mean=m, std=0.2, seed=i),) for i, m in enumerate([0.0, 1.0, 2.0])]
+    interval = bootstrap_interval(groups, _mean, resamples=500)
+    assert interval.estimate == pytest.approx(1.0, abs=0.02)
+    assert interval.high - interval.low > 1.0
+    one_seed = bootstrap_interval(groups[:1], _mean, resamples=500)
+    assert one_seed.high - one_seed.low < 0.05
+
+
+def test_bootstrap_resamples_paired_tensors_together():
+    # A paired difference of constant 0.5 has no spread at all, however the images are drawn.
+    a = _normal(300, seed=2)
+    interval = bootstrap_interval([(a + 0.5, a)], lambda x, y: (x - y).mean().item(), resamples=200)
+    assert (interval.low, interval.estimate, interval.high) == pytest.approx((0.5, 0.5, 0.5))
+
+
+def test_bootstrap_is_seeded_and_rejects_bad_input():
+    groups = [(_normal(50, seed=3),)]
+    assert bootstrap_interval(groups, _mean, seed=4) == bootstrap_interval(groups, _mean, seed=4)
+    assert bootstrap_interval(groups, _mean, seed=4) != bootstrap_interval(groups, _mean, seed=5)
+    with pytest.raises(ValueError, match="same first dimension"):
+        bootstrap_interval([(torch.zeros(3), torch.zeros(4))], _mean)
+    with pytest.raises(ValueError, match="one or more groups"):
+        bootstrap_interval([], _mean)
+    with pytest.raises(ValueError, match="resamples >= 2"):
+        bootstrap_interval(groups, _mean, resamples=1)
+    with pytest.raises(ValueError, match="low <= high"):
+        Interval(0.0, 1.0, -1.0)
+
+
+def test_overlapping_intervals_give_inconclusive():
+    # Two groups whose intervals overlap: the interval of their difference straddles 0.
+    a, b = _normal(40, mean=0.0, seed=6), _normal(40, mean=0.1, seed=7)
+    ia, ib = (bootstrap_interval([(x,)], _mean, resamples=500) for x in (a, b))
+    assert ia.overlaps(ib) and ib.overlaps(ia)
+    difference = bootstrap_interval([(b, a)], lambda x, y: x.mean().item() - y.mean().item(), resamples=500)
+    assert difference.low < 0 < difference.high
+    assert directional_verdict(difference) == INCONCLUSIVE
+    assert not Interval(0, 0, 1).overlaps(Interval(2, 1.5, 3))
+
+
+@pytest.mark.parametrize(("low", "estimate", "high", "margin", "verdict"), [
+    (0.2, 0.5, 0.8, 0.0, HOLDS),  # clearly ahead
+    (0.2, 0.5, 0.8, 0.4, HOLDS),  # ahead by more than what matters
+    (0.01, 0.05, 0.09, 0.1, DOES_NOT_HOLD),  # real but too small to matter
+    (-0.8, -0.5, -0.2, 0.0, DOES_NOT_HOLD),  # the reverse
+    (-0.1, 0.2, 0.5, 0.0, INCONCLUSIVE),  # straddles 0
+    (0.05, 0.08, 0.3, 0.1, INCONCLUSIVE),  # ahead, but maybe by less than what matters
+])
+def test_directional_verdict(low, estimate, high, margin, verdict):
+    assert directional_verdict(Interval(estimate, low, high), margin) == verdict
+
+
+@pytest.mark.parametrize(("low", "high", "verdict"), [
+    (-0.5, 0.5, HOLDS), (1.0, 2.0, DOES_NOT_HOLD), (-3.0, -1.0, DOES_NOT_HOLD), (0.5, 1.5, INCONCLUSIVE),
+])
+def test_equivalence_verdict(low, high, verdict):
+    assert equivalence_verdict(Interval((low + high) / 2, low, high), margin=1.0) == verdict
+
+
+def test_verdict_margins_are_checked():
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        directional_verdict(Interval(0, 0, 0), -1)
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        equivalence_verdict(Interval(0, 0, 0), 0)
