@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.augment import Augmentation
 from course_lib.data import BatchIterator, check_images
 
 
@@ -19,42 +20,57 @@ def psnr_db(mse: torch.Tensor) -> torch.Tensor:
 # The judge: a small digit classifier, and the Frechet distance between its features of two image sets
 # ----------------------------------------------------------------------------------------------------------
 class DigitClassifier(nn.Module):
-    """A small CNN: two conv blocks, a 64-unit feature layer (used for FLD), 10 logits."""
+    """A small CNN: two blocks of two 3x3 convolutions with batch norm, a 64-unit feature layer (used for FLD) and
+    10 logits; dropout before the feature layer and the logits while training."""
 
     feature_dim = 64
 
-    def __init__(self) -> None:
+    def __init__(self, dropout: float = 0.3) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )
-        self.features = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, self.feature_dim), nn.ReLU())
+
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+        self.conv = nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2),
+                                  *block(32, 64), *block(64, 64), nn.MaxPool2d(2))
+        self.features = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(64 * 7 * 7, self.feature_dim),
+                                      nn.ReLU())
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.feature_dim, 10)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(self.conv(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
+        return self.head(self.dropout(self.embed(x)))
 
 
 def train_classifier(
-    images: torch.Tensor, labels: torch.Tensor, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3, seed: int = 0
+    images: torch.Tensor, labels: torch.Tensor, epochs: int = 15, batch_size: int = 128, lr: float = 4e-3,
+    rotation_degrees: float = 10.0, seed: int = 0,
 ) -> DigitClassifier:
-    """Train a :class:`DigitClassifier` (Adam, cross-entropy) on the device the images live on."""
+    """Train a :class:`DigitClassifier` (Adam with a one-cycle learning rate peaking at ``lr``, cross-entropy,
+    random rotations within +-``rotation_degrees``) on the device the images live on.
+
+    On mnist-5k, 15 epochs reach about 98 % test accuracy (2 epochs: about 90 %)."""
     check_images(images)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
     torch.manual_seed(seed)
     model = DigitClassifier().to(images.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batches = BatchIterator(images, labels, batch_size=batch_size, seed=seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * len(batches))
+    augmentation = Augmentation(rotation_degrees=rotation_degrees)
+    generator = torch.Generator(device=images.device).manual_seed(seed)
     model.train()
     for _ in range(epochs):
         for x, y in batches:
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(augmentation(x, generator)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.step()
     return model.eval()
 
 

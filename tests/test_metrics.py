@@ -142,9 +142,11 @@ def judge(mnist5k):
 def test_digit_classifier_layers_and_features():
     from course_lib.models import count_parameters
 
-    classifier = DigitClassifier()
-    # conv 1->32 (3x3), conv 32->64 (3x3), 64*7*7 -> 64 features, 64 -> 10 logits
-    assert count_parameters(classifier) == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (64 * 49 * 64 + 64) + (64 * 10 + 10)
+    classifier = DigitClassifier().eval()
+    # convs 1->32, 32->32, 32->64, 64->64 (3x3, each with batch norm's scale and shift), 64*7*7 -> 64 features,
+    # 64 -> 10 logits
+    convs = (9 * 32 + 32 + 64) + (9 * 32 * 32 + 32 + 64) + (9 * 32 * 64 + 64 + 128) + (9 * 64 * 64 + 64 + 128)
+    assert count_parameters(classifier) == convs + (64 * 49 * 64 + 64) + (64 * 10 + 10)
     x = torch.rand(3, 1, 28, 28)
     features = classifier.embed(x)
     assert features.shape == (3, 64) and features.min() >= 0  # after a ReLU
@@ -170,11 +172,14 @@ def test_trained_judge_recognises_digits_and_its_helpers_agree(judge, mnist5k):
     assert fld(judge, images[:100], images[100:]) == pytest.approx(frechet_distance(features[:100], features[100:]))
 
 
-def test_train_classifier_is_seeded(mnist5k, judge):
-    again = train_classifier(mnist5k.train_images[::4], mnist5k.train_labels[::4], epochs=2, seed=1)
-    assert all(torch.equal(a, b) for a, b in zip(again.parameters(), judge.parameters()))
-    other = train_classifier(mnist5k.train_images[::4], mnist5k.train_labels[::4], epochs=1, seed=1)
-    assert not all(torch.equal(a, b) for a, b in zip(other.parameters(), judge.parameters()))
+def test_train_classifier_is_seeded_and_checks_its_epochs(mnist5k):
+    images, labels = mnist5k.train_images[::40], mnist5k.train_labels[::40]
+    first, again = (train_classifier(images, labels, epochs=1, seed=1) for _ in range(2))
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), again.parameters()))
+    other = train_classifier(images, labels, epochs=1, seed=2)
+    assert not all(torch.equal(a, b) for a, b in zip(other.parameters(), first.parameters()))
+    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
+        train_classifier(images, labels, epochs=0)
 
 
 def test_frechet_distance_in_one_dimension_is_the_closed_form():
