@@ -140,25 +140,37 @@ def test_loss_decreases_on_toy_problem():
     data = torch.randn(512, 2) * 0.1 + torch.tensor([1.0, -1.0])
     mlp = D.LatentMLP(2, width=32, depth=1)
     s = D.NoiseSchedule(100)
-    history = D.train_diffusion(mlp, s, data, budget_s=120, batch_size=128, lr=3e-3, max_steps=60, log_every=20)
+    history = D.train_diffusion(mlp, s, data, steps=60, batch_size=128, lr=3e-3, log_every=20)
     assert history.total_steps == 60 and history.steps == [20, 40, 60]
     assert history.loss_fell()
     assert history.losses[-1] < 0.7 * history.losses[0]
 
 
-def test_training_stops_once_the_budget_is_spent():
+def test_training_takes_its_steps_and_snapshots_the_weights_on_the_way():
+    data = torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
     torch.manual_seed(0)
     mlp = D.LatentMLP(2, width=8, depth=1)
-    history = D.train_diffusion(mlp, D.NoiseSchedule(10), torch.randn(64, 2), budget_s=0.3, batch_size=16)
-    # the last log is at the last step (its time read just before the final clock reading)
-    assert history.total_seconds >= 0.3 and history.seconds[-1] <= history.total_seconds
-    assert history.steps[-1] == history.total_steps
-    assert history.total_steps > 1 and history.epochs == pytest.approx(history.total_steps * 16 / 64)
-    assert D.train_diffusion(mlp, D.NoiseSchedule(10), torch.randn(64, 2), budget_s=0, min_steps=5).total_steps == 5
-    with pytest.raises(ValueError, match="budget_s"):
-        D.train_diffusion(mlp, D.NoiseSchedule(10), torch.randn(64, 2), budget_s=-1)
+    history = D.train_diffusion(mlp, D.NoiseSchedule(10), data, steps=9, batch_size=16, snapshot_steps=(2, 5, 9))
+    assert history.total_steps == 9 and history.steps == [9] and history.epochs == pytest.approx(9 * 16 / 64)
+    assert [s.step for s in history.snapshots] == [2, 5, 9]
+    seconds = [s.seconds for s in history.snapshots]
+    assert 0 < seconds[0] < seconds[1] < seconds[2] <= history.total_seconds
+    final = history.snapshots[-1].state
+    assert all(torch.equal(final[k], v) for k, v in mlp.state_dict().items())  # the last snapshot is the model
+    assert all(v is not mlp.state_dict()[k] for k, v in final.items())  # copies, not the live tensors
+    # a snapshot holds the weights a shorter run of the same seed ends with
+    torch.manual_seed(0)
+    short = D.LatentMLP(2, width=8, depth=1)
+    D.train_diffusion(short, D.NoiseSchedule(10), data, steps=5, batch_size=16)
+    assert all(torch.equal(history.snapshots[1].state[k], v) for k, v in short.state_dict().items())
+    assert not all(torch.equal(history.snapshots[0].state[k], v) for k, v in short.state_dict().items())
+    for bad in ((0,), (10,)):
+        with pytest.raises(ValueError, match=r"snapshot steps must lie in \[1, 9\]"):
+            D.train_diffusion(mlp, D.NoiseSchedule(10), data, steps=9, snapshot_steps=bad)
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        D.train_diffusion(mlp, D.NoiseSchedule(10), data, steps=0)
     with pytest.raises(ValueError, match="at least one"):
-        D.train_diffusion(mlp, D.NoiseSchedule(10), torch.randn(0, 2), budget_s=1)
+        D.train_diffusion(mlp, D.NoiseSchedule(10), torch.randn(0, 2), steps=1)
 
 
 def test_history_summary_states_time_per_step():
@@ -406,12 +418,11 @@ def test_train_diffusion_logs_running_means_and_counts_epochs(monkeypatch):
         return loss
 
     monkeypatch.setattr(D.training, "diffusion_loss", recording_loss)
-    history = D.train_diffusion(model, D.NoiseSchedule(10), data, budget_s=60, batch_size=16, max_steps=7,
-                                log_every=3, grad_clip=None)
+    history = D.train_diffusion(model, D.NoiseSchedule(10), data, steps=7, batch_size=16, log_every=3, grad_clip=None)
     assert history.steps == [3, 6, 7] and history.total_steps == 7 and len(spy_losses) == 7
     assert history.losses == pytest.approx([sum(spy_losses[:3]) / 3, sum(spy_losses[3:6]) / 3, spy_losses[6]])
     assert history.epochs == pytest.approx(7 * 16 / 40)
-    assert history.seconds[-1] == history.total_seconds and sorted(history.seconds) == history.seconds
+    assert history.seconds[-1] <= history.total_seconds and sorted(history.seconds) == history.seconds
     assert not model.training
 
 
@@ -419,15 +430,12 @@ def test_train_diffusion_is_seeded_and_refuses_data_elsewhere():
     def run(seed):
         torch.manual_seed(0)
         model = D.LatentMLP(2, width=8, depth=1)
-        D.train_diffusion(model, D.NoiseSchedule(10), torch.ones(32, 2), budget_s=60, batch_size=8, max_steps=5,
-                          seed=seed)
+        D.train_diffusion(model, D.NoiseSchedule(10), torch.ones(32, 2), steps=5, batch_size=8, seed=seed)
         return torch.cat([p.flatten() for p in model.parameters()])
 
     assert torch.equal(run(1), run(1)) and not torch.equal(run(1), run(2))
     with pytest.raises(ValueError, match="data is on meta but the model on cpu"):
-        D.train_diffusion(D.LatentMLP(2), D.NoiseSchedule(10), torch.ones(4, 2, device="meta"), budget_s=1)
-    with pytest.raises(ValueError, match="budget_s must be > 0 seconds .or 0 with min_steps >= 1., got 0"):
-        D.train_diffusion(D.LatentMLP(2), D.NoiseSchedule(10), torch.ones(4, 2), budget_s=0, min_steps=0)
+        D.train_diffusion(D.LatentMLP(2), D.NoiseSchedule(10), torch.ones(4, 2, device="meta"), steps=1)
 
 
 def test_history_loss_fell_needs_two_logs():
@@ -490,10 +498,10 @@ def test_train_diffusion_defaults_and_batches_follow_the_seed(monkeypatch):
         torch.manual_seed(0)
         model = D.LatentMLP(2, width=8, depth=1)
         D.train_diffusion(model, D.NoiseSchedule(10), torch.randn(300, 2, generator=torch.Generator().manual_seed(0)),
-                          budget_s=60, max_steps=3, **kwargs)
+                          steps=3, **kwargs)
         return torch.cat([p.flatten() for p in model.parameters()])
 
-    explicit = dict(batch_size=128, lr=1e-3, seed=0, min_steps=1, log_every=10, grad_clip=1.0)
+    explicit = dict(batch_size=128, lr=1e-3, seed=0, log_every=10, grad_clip=1.0, snapshot_steps=())
     assert torch.equal(run(), run(**explicit))  # the documented defaults
     seen = []
     real_loss = D.training.diffusion_loss
@@ -502,11 +510,8 @@ def test_train_diffusion_defaults_and_batches_follow_the_seed(monkeypatch):
     run(seed=1)
     run(seed=2)
     assert not torch.equal(seen[0], seen[3])  # another seed, other batches
-    torch.manual_seed(0)
-    one = D.train_diffusion(D.LatentMLP(2, width=8, depth=1), D.NoiseSchedule(10), torch.randn(8, 2), budget_s=0)
-    assert one.total_steps == 1  # no time at all: the one step min_steps asks for
     with pytest.raises(ValueError, match="^train_diffusion needs at least one training item, got 0$"):
-        D.train_diffusion(D.LatentMLP(2), D.NoiseSchedule(10), torch.randn(0, 2), budget_s=1)
+        D.train_diffusion(D.LatentMLP(2), D.NoiseSchedule(10), torch.randn(0, 2), steps=1)
 
 
 def test_latent_scaler_defaults_change_nothing():

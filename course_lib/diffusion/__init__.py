@@ -2,7 +2,7 @@
 
 - ``schedule``: the noise schedule, the forward process q(x_t | x_0), the DDPM and DDIM samplers.
 - ``denoisers``: eps_theta(x_t, t) with a sinusoidal time embedding: a pixel U-Net and a latent MLP.
-- ``training``: the epsilon-prediction loss and training under a wall-clock budget.
+- ``training``: the epsilon-prediction loss and training for a number of steps, with snapshots.
 - ``spaces``: pixels in [-1, 1], latents standardised by one scale factor, and sampling images from each.
 """
 
@@ -15,10 +15,11 @@ from course_lib.diffusion.spaces import (
     to_image_range,
     to_model_range,
 )
-from course_lib.diffusion.training import DiffusionHistory, diffusion_loss, train_diffusion
+from course_lib.diffusion.training import DiffusionHistory, Snapshot, diffusion_loss, train_diffusion
 
 __all__ = [
     "SCHEDULES",
+    "Snapshot",
     "DiffusionHistory",
     "LatentMLP",
     "LatentScaler",

@@ -1,10 +1,11 @@
-"""The epsilon-prediction loss of Ho et al. (2020) and training under a wall-clock budget."""
+"""The epsilon-prediction loss of Ho et al. (2020), and training for a number of steps with snapshots of the weights."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
 
 import torch
 import torch.nn.functional as F
@@ -25,13 +26,23 @@ def diffusion_loss(
     return F.mse_loss(model(schedule.q_sample(x0, t, noise), t), noise)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The denoiser's weights after ``step`` optimizer steps, and the training seconds spent to get there."""
+
+    step: int
+    seconds: float
+    state: dict[str, torch.Tensor]
+
+
 @dataclass
 class DiffusionHistory:
-    """What :func:`train_diffusion` did: logged (step, seconds, mean loss since the last log), totals."""
+    """What :func:`train_diffusion` did: logged (step, seconds, mean loss since the last log), snapshots, totals."""
 
     steps: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
     total_steps: int = 0
     total_seconds: float = 0.0
     epochs: float = 0.0
@@ -51,24 +62,24 @@ def train_diffusion(
     model: nn.Module,
     schedule: NoiseSchedule,
     data: torch.Tensor,
-    budget_s: float,
+    steps: int,
     batch_size: int = 128,
     lr: float = 1e-3,
     seed: int = 0,
-    max_steps: int | None = None,
-    min_steps: int = 1,
     log_every: int = 10,
     grad_clip: float | None = 1.0,
+    snapshot_steps: Sequence[int] = (),
 ) -> DiffusionHistory:
-    """Train ``model`` in place on ``data`` (already on the model's device) until ``budget_s`` seconds pass.
+    """Train ``model`` in place on ``data`` (already on the model's device) for ``steps`` optimizer steps.
 
     Adam on the epsilon loss; batches from a seeded :class:`course_lib.data.BatchIterator`, t and noise from
-    a seeded generator. The clock is checked after every step, so training ends at most one step past the
-    budget (``max_steps`` stops it earlier; at least ``min_steps`` are always taken). The number of steps
-    depends on the machine's speed; the seed fixes which batches, timesteps and noise come in which order.
+    a seeded generator, so the seed fixes the weights after every step, whatever the machine's speed. After each
+    step in ``snapshot_steps`` a copy of the weights and the seconds so far go into ``history.snapshots``.
     """
-    if budget_s < 0 or (budget_s == 0 and min_steps < 1):
-        raise ValueError(f"budget_s must be > 0 seconds (or 0 with min_steps >= 1), got {budget_s}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if any(not 1 <= s <= steps for s in snapshot_steps):
+        raise ValueError(f"snapshot steps must lie in [1, {steps}], got {list(snapshot_steps)}")
     if len(data) == 0:
         raise ValueError("train_diffusion needs at least one training item, got 0")
     device = next(model.parameters()).device
@@ -79,12 +90,13 @@ def train_diffusion(
     batches = BatchIterator(data, batch_size=batch_size, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, **optimizer_kernel(device))
     history = DiffusionHistory()
+    snapshot_at = set(snapshot_steps)
     model.train()
     running = torch.zeros((), device=device)
     count = 0
     synchronize(device)
     start = time.perf_counter()
-    for step, (x0,) in enumerate(chain.from_iterable(repeat(batches)), start=1):  # epoch after epoch
+    for step, (x0,) in enumerate(islice(chain.from_iterable(repeat(batches)), steps), start=1):  # epoch after epoch
         loss = diffusion_loss(model, schedule, x0, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -93,22 +105,21 @@ def train_diffusion(
         optimizer.step()
         running += loss.detach()
         count += 1
-        if step % log_every == 0:
+        if step % log_every == 0 or step == steps:
             history.steps.append(step)
             history.losses.append(running.item() / count)  # .item() also waits for the device
             history.seconds.append(time.perf_counter() - start)
             running.zero_()
             count = 0
-        out_of_time = time.perf_counter() - start >= budget_s and step >= min_steps
-        if out_of_time or (max_steps is not None and step >= max_steps):
-            break
+        if step in snapshot_at:
+            synchronize(device)
+            copy_start = time.perf_counter()
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            history.snapshots.append(Snapshot(step, copy_start - start, state))
+            start += time.perf_counter() - copy_start  # the copy is not training time
     synchronize(device)
     history.total_seconds = time.perf_counter() - start
-    if count:
-        history.steps.append(step)
-        history.losses.append(running.item() / count)
-        history.seconds.append(history.total_seconds)
-    history.total_steps = step
-    history.epochs = step * batch_size / len(data)
+    history.total_steps = steps
+    history.epochs = steps * batch_size / len(data)
     model.eval()
     return history

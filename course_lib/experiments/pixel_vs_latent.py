@@ -1,27 +1,34 @@
-"""Lesson 06: pixel-space against latent-space diffusion, trained under the same wall-clock budget.
+"""Lesson 06: pixel-space against latent-space diffusion, a race of sample quality against training time.
 
-The steps: a judge classifier for the FLD, two denoisers of about the same size, the pixel U-Net trained for the
-whole budget, the improved AE or VAE trained with the course's ``fit`` (its seconds charged to the latent side) and
-the latent MLP trained on its scaled latents for what is left; both sampled with the same DDIM steps (time: median
-of repeats); a table of costs and FLDs, and the course's goals checked on the measured numbers. Notebook 06 runs
-the steps one at a time with the theory in between; ``benchmarks/latent_diffusion.py`` runs :func:`run`.
+Both denoisers train on the same images with the same batch size, learning rate and no augmentation, for a fixed
+number of optimizer steps, and their weights are snapshotted on the way. Every snapshot is sampled (same DDIM steps,
+same number of images) and judged by its FLD to real test digits (:mod:`course_lib.experiments.judging`); it is
+placed at the wall-clock seconds of training it took, the latent side's including its autoencoder's own training.
+Sampling speed is timed apart, as medians of repeats at several batch sizes and step counts. Notebook 06 runs the
+steps one at a time with the theory in between; ``benchmarks/latent_diffusion.py`` runs :func:`run`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+import pickle
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
-from course_lib.config import pick_device, seed_everything
-from course_lib.data import IMAGE_SHAPE, Dataset, balanced_subset, load_dataset
+from course_lib.checkpoints import TRAINING_CODE, fingerprint
+from course_lib.config import by_mode, output_dir, pick_device, seed_everything
+from course_lib.data import IMAGE_SHAPE, load_dataset
 from course_lib.diffusion import (
     DiffusionHistory,
     LatentMLP,
     LatentScaler,
     NoiseSchedule,
     PixelUNet,
+    Snapshot,
     flops_per_image,
     sample_latent_images,
     sample_pixel_images,
@@ -29,270 +36,404 @@ from course_lib.diffusion import (
     train_diffusion,
 )
 from course_lib.evaluate import encode, reconstruct, sample_prior
+from course_lib.experiments.judging import Judge, Memorisation, load_judge, memorisation
 from course_lib.losses import BetaVAEObjective, MSEObjective
-from course_lib.measure import Timing, count_flops, time_repeats, timed
-from course_lib.metrics import DigitClassifier, accuracy, fld, train_classifier
-from course_lib.models import Model, build_model, count_parameters, is_vae, preset_config
+from course_lib.measure import Timing, count_flops, timed
+from course_lib.models import Model, ModelConfig, build_model, is_vae, preset_config
 from course_lib.report import table
-from course_lib.train import IMPROVED_BETA, RECIPES, History, fit
+from course_lib.train import IMPROVED_BETA, RECIPES, fit
 
 BATCH_SIZE = 128  # training batch of both denoisers and of the autoencoder
-LR = 1e-3  # Adam's learning rate for both denoisers
-LATENT_MIN_STEPS = 200  # the latent MLP trains this many steps even when the autoencoder spent the whole budget
-MIN_SPEEDUP = 50.0  # the course's goal for latent over pixel sampling speed
+LR = 1e-3  # Adam's learning rate of both denoisers
+RACE_CODE = (*TRAINING_CODE, "course_lib.diffusion.training", "course_lib.diffusion.denoisers",
+             "course_lib.diffusion.schedule", "course_lib.diffusion.spaces")
+"""The modules whose source a cached side of the race depends on."""
 
 
-# ---- The pipeline's steps ----
-def train_judge(data: Dataset, epochs: int, seed: int = 0) -> tuple[DigitClassifier, float]:
-    """The FLD's judge: the course's digit classifier trained on the training split; and its test accuracy."""
-    classifier = train_classifier(data.train_images, data.train_labels, epochs=epochs, seed=seed)
-    return classifier, accuracy(classifier, data.test_images, data.test_labels)
+@dataclass(frozen=True)
+class RaceSettings:
+    """What one run of the race does. The last snapshot of each side is where its training stops."""
+
+    pixel_snapshots: tuple[int, ...]
+    latent_snapshots: tuple[int, ...]
+    ae_epochs: int
+    n_samples: int
+    ddim_steps: int
+    speed_batches: tuple[int, ...]
+    speed_steps: tuple[int, ...]
+    speed_repeats: int = 5
+    timesteps: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("pixel_snapshots", "latent_snapshots"):
+            steps = getattr(self, name)
+            if not steps or list(steps) != sorted(set(steps)) or steps[0] < 1:
+                raise ValueError(f"{name} must be increasing step counts >= 1, got {steps}")
+
+    def describe(self) -> str:
+        return (f"pixel U-Net snapshots at {', '.join(map(str, self.pixel_snapshots))} steps; latent MLP at "
+                f"{', '.join(map(str, self.latent_snapshots))} steps after a {self.ae_epochs}-epoch autoencoder; "
+                f"{self.n_samples} images x {self.ddim_steps} DDIM steps per snapshot; batch {BATCH_SIZE}, lr {LR}, "
+                f"T = {self.timesteps}")
+
+
+SETTINGS = by_mode(
+    fast=RaceSettings((10, 20, 40, 80), (20, 40, 80, 160, 320), ae_epochs=5, n_samples=100, ddim_steps=10,
+                      speed_batches=(1, 32), speed_steps=(5, 10)),
+    reference=RaceSettings((250, 500, 1000, 2000, 4000), (250, 500, 1000, 2000, 4000, 8000, 16000, 32000),
+                           ae_epochs=100, n_samples=500, ddim_steps=50, speed_batches=(1, 32, 500),
+                           speed_steps=(10, 50)),
+    full=RaceSettings((250, 500, 1000, 2000, 4000, 8000, 16000, 32000),
+                      (250, 500, 1000, 2000, 4000, 8000, 16000, 32000), ae_epochs=100, n_samples=500, ddim_steps=50,
+                      speed_batches=(1, 32, 500), speed_steps=(10, 50)),
+)
+"""The race of each mode: reference mode trains the pixel U-Net about 10 minutes on 2 CPU cores."""
+
+
+# ---- The two sides' training, cached ----
+@dataclass
+class Side:
+    """One side's training: its denoiser (final weights), log and snapshots; on the latent side also the
+    autoencoder, its training seconds and the scaler of its latents."""
+
+    name: str
+    denoiser: PixelUNet | LatentMLP
+    history: DiffusionHistory
+    autoencoder: Model | None = None
+    autoencoder_seconds: float = 0.0
+    scaler: LatentScaler | None = None
+    message: str = ""
+
+    def seconds(self, snapshot: Snapshot) -> float:
+        """Training seconds to reach ``snapshot``, the autoencoder's included."""
+        return self.autoencoder_seconds + snapshot.seconds
+
+    def sample(self, schedule: NoiseSchedule, n: int, steps: int, seed: int = 0) -> torch.Tensor:
+        """``n`` images in [0, 1] from the denoiser's current weights, ``steps`` DDIM steps."""
+        if self.autoencoder is None:
+            return sample_pixel_images(self.denoiser, schedule, n, steps, seed=seed)
+        return sample_latent_images(self.denoiser, schedule, self.autoencoder, self.scaler, n, steps, seed=seed)
 
 
 def build_denoisers(latent_dim: int, device: torch.device | str, seed: int = 0) -> tuple[PixelUNet, LatentMLP]:
     """The two racers, each initialised from ``seed``: a U-Net with 16, 32, 64 channels and an MLP of three
-    blocks 128 wide on ``latent_dim`` values (about the same number of parameters)."""
+    blocks 128 wide on ``latent_dim`` values."""
     torch.manual_seed(seed)
     unet = PixelUNet(channels=(16, 32, 64)).to(device)
     torch.manual_seed(seed)
     return unet, LatentMLP(latent_dim, width=128, depth=3).to(device)
 
 
-def train_pixel_side(
-    unet: PixelUNet, schedule: NoiseSchedule, train_images: torch.Tensor, budget_s: float, seed: int = 0
-) -> DiffusionHistory:
-    """Diffusion on the training images in [-1, 1] for the whole budget."""
-    return train_diffusion(unet, schedule, to_model_range(train_images), budget_s=budget_s, batch_size=BATCH_SIZE,
-                           lr=LR, seed=seed, log_every=5)
-
-
-def train_autoencoder(kind: str, images: torch.Tensor, epochs: int, seed: int = 0) -> tuple[Model, History, float]:
-    """The improved AE or VAE (preset ``seed-improved-<kind>``; the article's improved recipe, and beta =
-    IMPROVED_BETA for the VAE) trained with ``fit`` on the images' device; returns it, its history and seconds."""
+def train_autoencoder(kind: str, images: torch.Tensor, epochs: int, seed: int = 0) -> tuple[Model, float]:
+    """The improved AE or VAE (preset ``seed-improved-<kind>``, beta = IMPROVED_BETA for the VAE), trained with
+    ``fit`` at the denoisers' batch size and without the improved recipe's rotations and learning-rate scheduler,
+    so that neither side of the race gets a trick the other lacks; returns it and its training seconds."""
     torch.manual_seed(seed)
     model = build_model(preset_config(f"seed-improved-{kind}")).to(images.device)
-    recipe = RECIPES["seed-improved"].replace(epochs=epochs, batch_size=BATCH_SIZE, seed=seed)
+    recipe = RECIPES["seed-improved"].replace(epochs=epochs, batch_size=BATCH_SIZE, seed=seed, rotation_degrees=0.0,
+                                              plateau_scheduler=False)
     objective = BetaVAEObjective(IMPROVED_BETA) if is_vae(model) else MSEObjective()
-    history, seconds = timed(fit, model, images, recipe, objective=objective, progress=False, device=images.device)
-    return model, history, seconds
+    _, seconds = timed(fit, model, images, recipe, objective=objective, progress=False, device=images.device)
+    return model, seconds
 
 
-def scaled_latents(autoencoder: Model, train_images: torch.Tensor) -> tuple[torch.Tensor, LatentScaler, torch.Tensor]:
-    """The training images' latent codes, a scaler fitted on them (centred for an AE), and the scaled codes."""
-    latents = encode(autoencoder, train_images)
-    scaler = LatentScaler().fit(latents, center=not is_vae(autoencoder))
-    return latents, scaler, scaler.encode(latents)
+def _history_from_plain(plain: dict) -> DiffusionHistory:
+    """A :class:`DiffusionHistory` back from ``dataclasses.asdict`` (as a cached side stores it)."""
+    return DiffusionHistory(**(plain | {"snapshots": [Snapshot(**s) for s in plain["snapshots"]]}))
+
+
+def _save(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _load(path: Path, device: torch.device | str) -> dict | None:
+    """A cached side (tensors and plain values only: ``weights_only=True``), or None if missing or unreadable."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (FileNotFoundError, pickle.UnpicklingError, RuntimeError, EOFError):
+        return None
+
+
+def train_pixel_side(train_images: torch.Tensor, settings: RaceSettings, folder: Path, seed: int = 0) -> Side:
+    """The pixel U-Net trained on the images in [-1, 1] up to its last snapshot; loaded from ``folder`` when this
+    training (settings, seed, data, code) ran before."""
+    device = train_images.device
+    unet, _ = build_denoisers(1, device, seed)
+    spec = {"side": "pixel", "snapshots": settings.pixel_snapshots, "T": settings.timesteps, "seed": seed,
+            "batch": BATCH_SIZE, "lr": LR, "device": device.type}
+    path = folder / f"pixel_{fingerprint(spec, train_images, code_modules=RACE_CODE)}.pt"
+    cached = _load(path, device)
+    if cached is not None:
+        history = _history_from_plain(cached["history"])
+        unet.load_state_dict(history.snapshots[-1].state)
+        return Side("pixel", unet.eval(), history, message=f"loaded {path.name}")
+    schedule = NoiseSchedule(settings.timesteps, device=device)
+    history = train_diffusion(unet, schedule, to_model_range(train_images), settings.pixel_snapshots[-1],
+                              batch_size=BATCH_SIZE, lr=LR, seed=seed, log_every=25,
+                              snapshot_steps=settings.pixel_snapshots)
+    _save(path, {"history": asdict(history)})
+    return Side("pixel", unet, history, message=f"trained, saved {path.name}")
 
 
 def train_latent_side(
-    mlp: LatentMLP, schedule: NoiseSchedule, scaled: torch.Tensor, budget_s: float, autoencoder_s: float, seed: int = 0
-) -> DiffusionHistory:
-    """Diffusion on the scaled latents for what the autoencoder left of the budget (at least LATENT_MIN_STEPS)."""
-    return train_diffusion(mlp, schedule, scaled, budget_s=max(budget_s - autoencoder_s, 0.0), batch_size=BATCH_SIZE,
-                           lr=LR, seed=seed, min_steps=LATENT_MIN_STEPS)
+    train_images: torch.Tensor, settings: RaceSettings, folder: Path, kind: str = "vae", seed: int = 0
+) -> Side:
+    """The autoencoder, then the latent MLP on its scaled latents up to its last snapshot; loaded from ``folder``
+    when this training ran before."""
+    device = train_images.device
+    config = preset_config(f"seed-improved-{kind}")
+    _, mlp = build_denoisers(config.latent_dim, device, seed)
+    spec = {"side": "latent", "kind": kind, "ae_epochs": settings.ae_epochs, "snapshots": settings.latent_snapshots,
+            "T": settings.timesteps, "seed": seed, "batch": BATCH_SIZE, "lr": LR, "device": device.type}
+    path = folder / f"latent-{kind}_{fingerprint(spec, train_images, code_modules=RACE_CODE)}.pt"
+    cached = _load(path, device)
+    if cached is not None:
+        autoencoder = build_model(ModelConfig.from_dict(cached["ae_config"])).to(device)
+        autoencoder.load_state_dict(cached["ae_state"])
+        history = _history_from_plain(cached["history"])
+        mlp.load_state_dict(history.snapshots[-1].state)
+        return Side("latent", mlp.eval(), history, autoencoder.eval(), cached["ae_seconds"],
+                    LatentScaler(*cached["scaler"]), f"loaded {path.name}")
+    autoencoder, ae_seconds = train_autoencoder(kind, train_images, settings.ae_epochs, seed)
+    scaler = LatentScaler().fit(encode(autoencoder, train_images), center=not is_vae(autoencoder))
+    scaled = scaler.encode(encode(autoencoder, train_images))
+    schedule = NoiseSchedule(settings.timesteps, device=device)
+    history = train_diffusion(mlp, schedule, scaled, settings.latent_snapshots[-1], batch_size=BATCH_SIZE, lr=LR,
+                              seed=seed, log_every=100, snapshot_steps=settings.latent_snapshots)
+    _save(path, {"ae_config": autoencoder.config.to_dict(), "ae_state": autoencoder.state_dict(),
+                 "ae_seconds": ae_seconds, "scaler": [scaler.scale, scaler.shift],
+                 "history": asdict(history)})
+    return Side("latent", mlp, history, autoencoder.eval(), ae_seconds, scaler, f"trained, saved {path.name}")
 
 
-@dataclass
-class Samples:
-    """Images from both sides and the time each took (same number, same DDIM steps, one batch each)."""
+# ---- Quality against time ----
+@dataclass(frozen=True)
+class CurvePoint:
+    """One snapshot, judged: optimizer steps, training seconds (autoencoder included) and FLD."""
 
-    pixel: torch.Tensor
-    latent: torch.Tensor
-    pixel_timing: Timing
-    latent_timing: Timing
-
-
-def sample_both(
-    unet: PixelUNet, mlp: LatentMLP, schedule: NoiseSchedule, autoencoder: Model, scaler: LatentScaler, n: int,
-    steps: int, seed: int = 0, repeats: int = 3,
-) -> Samples:
-    """``n`` images from each side with ``steps`` DDIM steps, each timed as the median of ``repeats`` runs."""
-    device = next(unet.parameters()).device
-    pixel, pixel_timing = time_repeats(sample_pixel_images, unet, schedule, n, steps, seed=seed, repeats=repeats,
-                                       device=device)
-    latent, latent_timing = time_repeats(sample_latent_images, mlp, schedule, autoencoder, scaler, n, steps,
-                                         seed=seed, repeats=repeats, device=device)
-    return Samples(pixel, latent, pixel_timing, latent_timing)
+    step: int
+    seconds: float
+    fld: float
 
 
-# ---- Judging: reference FLDs, the measured sides, the table and the goals ----
-def reference_flds(
-    classifier: DigitClassifier, autoencoder: Model, data: Dataset, n: int, seed: int = 0
-) -> dict[str, float]:
-    """FLDs (to the whole test set) that generated images are judged against, each from ``n`` images:
+def quality_curve(
+    side: Side, schedule: NoiseSchedule, judge: Judge, n: int, steps: int, seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[CurvePoint], torch.Tensor]:
+    """Sample ``n`` images from every snapshot of ``side`` and judge them; return the points and the last
+    snapshot's images. The denoiser ends with its final weights."""
+    points, images = [], None
+    for snapshot in side.history.snapshots:
+        side.denoiser.load_state_dict(snapshot.state)
+        images = side.sample(schedule, n, steps, seed)
+        points.append(CurvePoint(snapshot.step, side.seconds(snapshot), judge.fld(images)))
+        if progress:
+            progress(f"{side.name}: step {snapshot.step}, {points[-1].seconds:.0f} s, FLD {points[-1].fld:.3g}")
+    return points, images
 
-    - ``"floor"``: real training digits (class-balanced subset), the best any generator can hope for;
-    - ``"reconstructions"``: the autoencoder's reconstructions (z = mean) of a class-balanced subset of the
-      test set: the decoder's quality, which caps latent diffusion (slightly optimistic: the originals are
-      in the reference set);
-    - ``"prior"`` (VAE only): images decoded from N(0, I) samples, the VAE's own generator.
+
+def fld_spread(
+    side: Side, schedule: NoiseSchedule, judge: Judge, n: int, steps: int, seeds: Sequence[int]
+) -> tuple[float, ...]:
+    """The FLDs of the final weights' samples drawn with each of ``seeds``: how much of an FLD difference is the
+    luck of one sample set."""
+    return tuple(judge.fld(side.sample(schedule, n, steps, seed)) for seed in seeds)
+
+
+def reference_flds(judge: Judge, autoencoder: Model, n: int, seed: int = 0) -> dict[str, float]:
+    """FLDs that generated images are read against (lower is better):
+
+    - ``"floor"``: real test digits the judge never trained on, as many as the reference half;
+    - ``"reconstructions"``: the autoencoder's reconstructions (z = mean) of those digits, the decoder's quality,
+      which caps latent diffusion;
+    - ``"prior"`` (VAE only): ``n`` images decoded from N(0, I) samples, the VAE's own generator.
     """
-    test = data.test_images
-    train_idx = balanced_subset(data.train_labels, n, seed=seed).to(test.device)
-    test_idx = balanced_subset(data.test_labels, min(n, len(test)), seed=seed).to(test.device)
-    out = {
-        "floor": fld(classifier, data.train_images[train_idx], test),
-        "reconstructions": fld(classifier, reconstruct(autoencoder, test[test_idx]), test),
-    }
+    out = {"floor": judge.floor(), "reconstructions": judge.fld(reconstruct(autoencoder, judge.heldout))}
     if is_vae(autoencoder):
-        out["prior"] = fld(classifier, sample_prior(autoencoder, n, seed=seed), test)
+        out["prior"] = judge.fld(sample_prior(autoencoder, n, seed=seed))
     return out
 
 
-def reference_labels(n: int, kind: str = "VAE") -> dict[str, str]:
-    """How :func:`comparison_table` names the entries of :func:`reference_flds`."""
-    return {
-        "floor": f"real train ({n}, class-balanced) vs real test (the floor)",
-        "reconstructions": f"{kind} reconstructions of {n} test images (latent diffusion's cap)",
-        "prior": f"{kind} decoded from its N(0, I) prior ({n}, no diffusion)",
-    }
+REFERENCE_LABELS = {
+    "floor": "real test digits (never seen by the judge): the floor",
+    "reconstructions": "the autoencoder's reconstructions of them: latent diffusion's cap",
+    "prior": "the VAE decoded from N(0, I) samples, no diffusion",
+}
 
 
-@dataclass
-class MethodResult:
-    """One side of the comparison, as measured: sizes, costs, seconds and sample quality (FLD)."""
+def curve_table(pixel: Sequence[CurvePoint], latent: Sequence[CurvePoint]) -> str:
+    """Every judged snapshot of both sides, in order of training seconds."""
+    rows = [{"side": name, "step": p.step, "seconds": p.seconds, "fld": p.fld}
+            for name, points in (("pixel", pixel), ("latent", latent)) for p in points]
+    rows.sort(key=lambda r: r["seconds"])
+    return table(rows, [("side", "side", str), ("step", "optimizer steps", "d"),
+                        ("seconds", "training s (AE incl.)", ".3g"), ("fld", "FLD", ".3g")])
 
-    name: str
-    denoiser_params: int
-    flops_per_step: int
+
+def reference_table(references: dict[str, float], spreads: dict[str, tuple[float, ...]]) -> str:
+    """The FLD references and the FLD spread of each side's final weights over three sampling seeds."""
+    rows = [{"what": REFERENCE_LABELS.get(key, key), "fld": f"{value:.3g}"} for key, value in references.items()]
+    rows += [{"what": f"{name}, final weights, {len(flds)} sampling seeds", "fld": f"{statistics.median(flds):.3g} "
+              f"({min(flds):.3g}-{max(flds):.3g})"} for name, flds in spreads.items()]
+    return table(rows, [("what", "FLD to the reference half of the test set", str), ("fld", "FLD (range)", str)])
+
+
+def seconds_to_reach(points: Sequence[CurvePoint], target: float) -> float | None:
+    """The training seconds of the first point whose FLD is at or below ``target``; None if none is."""
+    return next((p.seconds for p in points if p.fld <= target), None)
+
+
+def equal_steps_table(pixel: Sequence[CurvePoint], latent: Sequence[CurvePoint]) -> str:
+    """Both sides at the optimizer steps they share: seconds and FLD."""
+    by_step = {p.step: p for p in latent}
+    rows = [{"step": p.step, "pixel_s": p.seconds, "pixel_fld": p.fld, "latent_s": by_step[p.step].seconds,
+             "latent_fld": by_step[p.step].fld} for p in pixel if p.step in by_step]
+    return table(rows, [("step", "optimizer steps", "d"), ("pixel_s", "pixel: s", ".3g"),
+                        ("pixel_fld", "pixel: FLD", ".3g"), ("latent_s", "latent: s (AE incl.)", ".3g"),
+                        ("latent_fld", "latent: FLD", ".3g")])
+
+
+# ---- Sampling speed ----
+@dataclass(frozen=True)
+class SpeedRow:
+    """Sampling ``batch`` images with ``steps`` DDIM steps on each side: timings and FLOPs per image."""
+
+    batch: int
     steps: int
-    n_samples: int
-    train_seconds: float
-    sample_seconds: float
-    fld: float
-    autoencoder_params: int = 0
-    decode_flops: int = 0
-    autoencoder_seconds: float = 0.0
+    pixel: Timing
+    latent: Timing
+    pixel_flops: int
+    latent_flops: int
 
     @property
-    def flops_per_sample(self) -> int:
-        """All FLOPs to make one image: ``steps`` denoising steps plus (latent side) one decoding."""
-        return self.steps * self.flops_per_step + self.decode_flops
+    def speedup(self) -> float:
+        return self.pixel.median / self.latent.median
+
+    @property
+    def separated(self) -> bool:
+        """Whether every pixel run was slower than every latent run (the ranges do not overlap)."""
+        return min(self.pixel.seconds) > max(self.latent.seconds)
 
 
-def measure_side(
-    name: str, denoiser: PixelUNet | LatentMLP, history: DiffusionHistory, images: torch.Tensor, timing: Timing,
-    steps: int, fld_value: float, autoencoder: Model | None = None, autoencoder_s: float = 0.0,
-) -> MethodResult:
-    """One side's row of the table. The latent side (with ``autoencoder``) is charged the autoencoder's training
-    seconds and one decoding per image."""
-    item_shape = (denoiser.latent_dim,) if isinstance(denoiser, LatentMLP) else IMAGE_SHAPE
-    result = MethodResult(name, count_parameters(denoiser), flops_per_image(denoiser, item_shape), steps, len(images),
-                          autoencoder_s + history.total_seconds, timing.median, fld_value)
-    if autoencoder is not None:
-        z = torch.zeros(1, denoiser.latent_dim, device=next(autoencoder.parameters()).device)
-        result.autoencoder_params = count_parameters(autoencoder)
-        result.decode_flops = count_flops(autoencoder.decode, z)
-        result.autoencoder_seconds = autoencoder_s
-    return result
+def flops_per_sample(side: Side, steps: int) -> int:
+    """FLOPs to make one image: ``steps`` denoiser evaluations plus, on the latent side, one decoding."""
+    if side.autoencoder is None:
+        return steps * flops_per_image(side.denoiser, IMAGE_SHAPE)
+    z = torch.zeros(1, side.denoiser.latent_dim, device=next(side.autoencoder.parameters()).device)
+    return steps * flops_per_image(side.denoiser, (side.denoiser.latent_dim,)) + count_flops(side.autoencoder.decode,
+                                                                                              z)
 
 
-def _number(value: float) -> str:
-    """Counts with thousands separators (millions as 'M'), seconds and FLD with 3 significant digits."""
-    if value != value:  # NaN
-        return "-"
-    if float(value).is_integer() and abs(value) >= 1000:
-        return f"{value / 1e6:,.3g} M" if abs(value) >= 1e6 else f"{value:,.0f}"
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+def sampling_speed(
+    pixel: Side, latent: Side, schedule: NoiseSchedule, batches: Sequence[int], steps: Sequence[int], repeats: int = 5
+) -> list[SpeedRow]:
+    """Time both sides' sampling at every batch size and step count, ``repeats`` times each, taking turns."""
+    device = next(pixel.denoiser.parameters()).device
+    rows = []
+    for batch in batches:
+        for n_steps in steps:
+            runs: dict[str, list[float]] = {"pixel": [], "latent": []}
+            for repeat in range(repeats):
+                for side in (pixel, latent):
+                    _, seconds = timed(side.sample, schedule, batch, n_steps, seed=repeat, device=device)
+                    runs[side.name].append(seconds)
+            rows.append(SpeedRow(batch, n_steps, Timing(tuple(runs["pixel"])), Timing(tuple(runs["latent"])),
+                                 flops_per_sample(pixel, n_steps), flops_per_sample(latent, n_steps)))
+    return rows
 
 
-def comparison_table(
-    pixel: MethodResult, latent: MethodResult, references: dict[str, float] | None = None, kind: str = "VAE"
-) -> str:
-    """Each quantity for pixel and latent diffusion and their ratio, then the FLD references (lower is better).
-    ``references`` maps the keys of :func:`reference_flds` (or any labels) to FLDs; ``kind`` names the autoencoder."""
-    quantities = [
-        ("denoiser parameters", pixel.denoiser_params, latent.denoiser_params),
-        ("autoencoder parameters (decoder used)", pixel.autoencoder_params, latent.autoencoder_params),
-        ("FLOPs per denoising step, per image", pixel.flops_per_step, latent.flops_per_step),
-        ("FLOPs of decoding, per image (once)", pixel.decode_flops, latent.decode_flops),
-        (f"FLOPs per generated image ({pixel.steps} steps)", pixel.flops_per_sample, latent.flops_per_sample),
-        (f"training time, s (latent: {kind} + diffusion)", pixel.train_seconds, latent.train_seconds),
-        (f"sampling time for {pixel.n_samples} images, s (median)", pixel.sample_seconds, latent.sample_seconds),
-        ("FLD to the test set (lower is better)", pixel.fld, latent.fld),
-    ]
-    rows = [{"quantity": label, "pixel": p, "latent": q, "ratio": p / q if p and q else None}
-            for label, p, q in quantities]
-    columns = [("quantity", "", str), ("pixel", pixel.name, _number), ("latent", latent.name, _number),
-               ("ratio", "pixel/latent", lambda ratio: f"{ratio:,.1f}x")]
-    text = [table(rows, columns)]
-    if latent.autoencoder_seconds:
-        text.append(f"(of the latent side's training time, the {kind} took {latent.autoencoder_seconds:.3g} s)")
-    if references:
-        names = reference_labels(latent.n_samples, kind)
-        reference_rows = [{"reference": names.get(key, key), "fld": value} for key, value in references.items()]
-        text += ["", table(reference_rows, [("reference", "FLD references (same classifier, same test set)", str),
-                                            ("fld", "FLD", ".3g")])]
-    return "\n".join(text)
+def speed_table(rows: Sequence[SpeedRow]) -> str:
+    """Median sampling seconds (and range) of each side, their ratio, and FLOPs per image."""
+    def seconds(t: Timing) -> str:
+        return f"{t.median:.3g} ({min(t.seconds):.3g}-{max(t.seconds):.3g})"
+
+    shown = [{"batch": r.batch, "steps": r.steps, "pixel": seconds(r.pixel), "latent": seconds(r.latent),
+              "speedup": f"{r.speedup:,.1f}x{'' if r.separated else ' (ranges overlap)'}",
+              "flops": f"{r.pixel_flops / r.latent_flops:,.0f}x"} for r in rows]
+    return table(shown, [("batch", "images", "d"), ("steps", "DDIM steps", "d"), ("pixel", "pixel s (range)", str),
+                         ("latent", "latent s (range)", str), ("speedup", "pixel/latent time", str),
+                         ("flops", "pixel/latent FLOPs per image", str)])
 
 
-def goal_report(
-    pixel: MethodResult, latent: MethodResult, prior_fld: float, min_speedup: float = MIN_SPEEDUP
-) -> tuple[list[tuple[str, str, bool]], str]:
-    """Check the course's goals on measured numbers; return (goal, measured, met) rows and their text."""
-    speedup = pixel.sample_seconds / latent.sample_seconds
-    goals = [
-        (f"latent sampling >= {min_speedup:g}x faster than pixel sampling (same steps, same batch)",
-         f"{speedup:,.1f}x", speedup >= min_speedup),
-        ("latent FLD no worse than pixel FLD at the same training wall-clock",
-         f"{latent.fld:.3g} vs {pixel.fld:.3g}", latent.fld <= pixel.fld),
-        ("latent FLD better than the VAE's own prior samples",
-         f"{latent.fld:.3g} vs {prior_fld:.3g}", latent.fld < prior_fld),
-    ]
-    why_not = [
-        f"  why: fixed per-step costs (Python, dispatch, GPU kernel launches) dominate both models at this batch; "
-        f"the FLOP ratio per step is {pixel.flops_per_step / max(latent.flops_per_step, 1):,.0f}x",
-        "  why: the pixel model had enough time to fit, and the VAE decoder's blur (its reconstruction FLD) caps "
-        "the latent side",
-        "  why: the latent model's share of the budget (after the VAE) was too short to model the latents better "
-        "than N(0, I); raise the budget",
-    ]
-    lines = []
-    for (goal, measured, met), reason in zip(goals, why_not):
-        lines.append(f"[{'met' if met else 'NOT met':>7}] {goal}: {measured}")
-        if not met:
-            lines.append(reason)
-    return goals, "\n".join(lines)
+# ---- The verdicts, computed from the measurements ----
+@dataclass(frozen=True)
+class RaceVerdict:
+    """Does the latent side reach the pixel side's best quality sooner, and does it sample faster?"""
+
+    target_fld: float
+    pixel_seconds: float
+    latent_seconds: float | None
+    sooner: bool
+    faster: bool
+    text: str
+
+
+def race_verdict(pixel: Sequence[CurvePoint], latent: Sequence[CurvePoint], speed: Sequence[SpeedRow],
+                 noise: float = 0.0) -> RaceVerdict:
+    """The pixel side's best FLD is the target. "Sooner" holds when the latent side reaches it (within ``noise``,
+    the FLD spread of one sample set) in fewer training seconds than the pixel side took; "faster" when every
+    speed row's pixel runs were all slower than its latent runs."""
+    best = min(pixel, key=lambda p: p.fld)
+    reached = seconds_to_reach(latent, best.fld + noise)
+    sooner = reached is not None and reached < best.seconds
+    faster = all(r.separated for r in speed)
+    when = (f"in {reached:.3g} s" if reached is not None else "not at all") + f" (pixel: {best.seconds:.3g} s)"
+    speedups = ", ".join(f"{r.speedup:,.1f}x" for r in speed)
+    text = "\n".join([
+        f"[{'holds' if sooner else 'does not hold'}] the latent side reaches the pixel side's best FLD "
+        f"({best.fld:.3g}, +{noise:.2g} sampling noise) {when}",
+        f"[{'holds' if faster else 'does not hold'}] latent sampling is faster at every batch size and step count "
+        f"(median speed-ups {speedups})",
+    ])
+    return RaceVerdict(best.fld, best.seconds, reached, sooner, faster, text)
 
 
 # ---- The whole race in one call (the benchmark's) ----
 @dataclass
 class Race:
-    """What :func:`run` measured: both sides' rows, the reference FLDs and the autoencoder's kind."""
+    """Everything :func:`run` measured."""
 
-    pixel: MethodResult
-    latent: MethodResult
+    judge_accuracy: float
+    pixel: list[CurvePoint]
+    latent: list[CurvePoint]
     references: dict[str, float]
-    kind: str
+    speed: list[SpeedRow]
+    spreads: dict[str, tuple[float, ...]]
+    memorisation: dict[str, Memorisation]
+    verdict: RaceVerdict
 
 
 def run(
-    dataset: str, budget_s: float, steps: int, n_samples: int, ae_epochs: int, classifier_epochs: int,
-    autoencoder: str = "vae", timesteps: int = 1000, seed: int = 0, device: str | None = None,
-    log: Callable[[str], None] = print,
+    dataset: str = "mnist-5k", settings: RaceSettings = SETTINGS, autoencoder: str = "vae", seed: int = 0,
+    device: str | None = None, folder: str | Path | None = None, log: Callable[[str], None] = print,
 ) -> Race:
-    """The pipeline of notebook 06 from data to table, ``log``-ging one line per step."""
+    """The race of notebook 06 from data to verdicts, ``log``-ging as it goes; trained sides are cached."""
     seed_everything(seed)
     device = pick_device(device)
+    folder = Path(folder) if folder is not None else output_dir() / "06_race"
     data = load_dataset(dataset).to(device)
-    log(f"device: {device}, torch threads: {torch.get_num_threads()}\n{data.describe()}")
-    classifier, judge_accuracy = train_judge(data, classifier_epochs, seed)
-    log(f"FLD classifier: test accuracy {judge_accuracy:.3f}")
-    schedule = NoiseSchedule(timesteps, device=device)
-    unet, mlp = build_denoisers(preset_config(f"seed-improved-{autoencoder}").latent_dim, device, seed)
-    pixel_history = train_pixel_side(unet, schedule, data.train_images, budget_s, seed)
-    log(pixel_history.summary("pixel U-Net"))
-    ae, ae_history, ae_seconds = train_autoencoder(autoencoder, data.train_images, ae_epochs, seed)
-    if ae_seconds >= budget_s:
-        log(f"warning: the {autoencoder.upper()} took {ae_seconds:.1f} s of the {budget_s:g} s budget; the latent "
-            f"model still trains {LATENT_MIN_STEPS} steps, so the latent side overspends")
-    _, scaler, scaled = scaled_latents(ae, data.train_images)
-    latent_history = train_latent_side(mlp, schedule, scaled, budget_s, ae_seconds, seed)
-    log(f"{autoencoder.upper()}: {ae_epochs} epochs in {ae_seconds:.1f} s, loss {ae_history['train_loss'][-1]:.4g}, "
-        f"{scaler}\n{latent_history.summary('latent MLP')}")
-    samples = sample_both(unet, mlp, schedule, ae, scaler, n_samples, steps, seed)
-    pixel = measure_side("pixel", unet, pixel_history, samples.pixel, samples.pixel_timing, steps,
-                         fld(classifier, samples.pixel, data.test_images))
-    latent = measure_side("latent", mlp, latent_history, samples.latent, samples.latent_timing, steps,
-                          fld(classifier, samples.latent, data.test_images), ae, ae_seconds)
-    return Race(pixel, latent, reference_flds(classifier, ae, data, n_samples, seed), autoencoder.upper())
+    log(f"device: {device}, torch threads: {torch.get_num_threads()}\n{data.describe()}\n{settings.describe()}")
+    judge = load_judge(data, folder.parent / "judges")
+    log(f"judge: test accuracy {judge.test_accuracy:.3f} ({judge.message})")
+    schedule = NoiseSchedule(settings.timesteps, device=device)
+    pixel = train_pixel_side(data.train_images, settings, folder, seed)
+    log(f"{pixel.history.summary('pixel U-Net')} ({pixel.message})")
+    latent = train_latent_side(data.train_images, settings, folder, autoencoder, seed)
+    log(f"{autoencoder.upper()}: {latent.autoencoder_seconds:.1f} s; {latent.history.summary('latent MLP')} "
+        f"({latent.message})")
+    curves, images = {}, {}
+    for side in (pixel, latent):
+        curves[side.name], images[side.name] = quality_curve(side, schedule, judge, settings.n_samples,
+                                                             settings.ddim_steps, seed, log)
+    spreads = {side.name: fld_spread(side, schedule, judge, settings.n_samples, settings.ddim_steps, (1, 2, 3))
+               for side in (pixel, latent)}
+    references = reference_flds(judge, latent.autoencoder, settings.n_samples, seed)
+    speed = sampling_speed(pixel, latent, schedule, settings.speed_batches, settings.speed_steps,
+                           settings.speed_repeats)
+    copies = {name: memorisation(images[name], data.train_images, judge.heldout) for name in images}
+    noise = max(max(flds) - min(flds) for flds in spreads.values())
+    verdict = race_verdict(curves["pixel"], curves["latent"], speed, noise)
+    return Race(judge.test_accuracy, curves["pixel"], curves["latent"], references, speed, spreads, copies, verdict)
