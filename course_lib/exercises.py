@@ -253,17 +253,17 @@ EXERCISES["06.1"] = Exercise(
     "index i of schedule.alphas_cumprod holds alpha-bar at t = i + 1.",
 )
 EXERCISES["06.2"] = Exercise(
-    solution="(latent_history.total_steps / latent_history.total_seconds) "
-    "/ (pixel_history.total_steps / pixel_history.total_seconds)",
-    wrong="latent_history.total_steps / pixel_history.total_steps",
+    solution="(latent.history.total_steps / latent.history.total_seconds) "
+    "/ (pixel.history.total_steps / pixel.history.total_seconds)",
+    wrong="latent.history.total_steps / pixel.history.total_steps",
     hint="steps per second of each side's diffusion training (total_steps / total_seconds), latent over pixel; "
-    "a ratio of total steps also counts the seconds the VAE took from the latent side's budget.",
+    "a ratio of total steps ignores that the two sides trained for different numbers of steps.",
     rel_tol=1e-3,
 )
 EXERCISES["06.3"] = Exercise(
-    solution="(unet_flops - latent_result.decode_flops) // mlp_flops",
+    solution="(unet_flops - decode_flops) // mlp_flops",
     wrong="unet_flops // mlp_flops",
-    hint="S * mlp_flops + latent_result.decode_flops <= unet_flops: take the decoder pass off first, then divide "
+    hint="S * mlp_flops + decode_flops <= unet_flops: take the decoder pass off first, then divide "
     "and round down.",
 )
 

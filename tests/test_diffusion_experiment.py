@@ -90,8 +90,8 @@ def test_quality_curve_judges_every_snapshot_and_leaves_the_final_weights(images
     side = E.train_pixel_side(images, TINY, tmp_path)
     final = weights(side.denoiser)
     judge, lines = CountingJudge(), []
-    points, last = E.quality_curve(side, NoiseSchedule(10), judge, n=5, steps=2, progress=lines.append)
-    assert [p.step for p in points] == [1, 3] and len(judge.shown) == 2 and last is judge.shown[-1]
+    points, images = E.quality_curve(side, NoiseSchedule(10), judge, n=5, steps=2, progress=lines.append)
+    assert [p.step for p in points] == [1, 3] and len(judge.shown) == 2 and images == judge.shown
     assert [p.seconds for p in points] == [s.seconds for s in side.history.snapshots]
     assert [p.fld for p in points] == [x.mean().item() for x in judge.shown]
     assert not torch.equal(judge.shown[0], judge.shown[1])  # other weights, other images

@@ -222,14 +222,14 @@ class CurvePoint:
 def quality_curve(
     side: Side, schedule: NoiseSchedule, judge: Judge, n: int, steps: int, seed: int = 0,
     progress: Callable[[str], None] | None = None,
-) -> tuple[list[CurvePoint], torch.Tensor]:
-    """Sample ``n`` images from every snapshot of ``side`` and judge them; return the points and the last
-    snapshot's images. The denoiser ends with its final weights."""
-    points, images = [], None
+) -> tuple[list[CurvePoint], list[torch.Tensor]]:
+    """Sample ``n`` images from every snapshot of ``side`` (the same starting noise each time) and judge them;
+    return the points and each snapshot's images. The denoiser ends with its final weights."""
+    points, images = [], []
     for snapshot in side.history.snapshots:
         side.denoiser.load_state_dict(snapshot.state)
-        images = side.sample(schedule, n, steps, seed)
-        points.append(CurvePoint(snapshot.step, side.seconds(snapshot), judge.fld(images)))
+        images.append(side.sample(schedule, n, steps, seed))
+        points.append(CurvePoint(snapshot.step, side.seconds(snapshot), judge.fld(images[-1])))
         if progress:
             progress(f"{side.name}: step {snapshot.step}, {points[-1].seconds:.0f} s, FLD {points[-1].fld:.3g}")
     return points, images
@@ -433,7 +433,7 @@ def run(
     references = reference_flds(judge, latent.autoencoder, settings.n_samples, seed)
     speed = sampling_speed(pixel, latent, schedule, settings.speed_batches, settings.speed_steps,
                            settings.speed_repeats)
-    copies = {name: memorisation(images[name], data.train_images, judge.heldout) for name in images}
+    copies = {name: memorisation(images[name][-1], data.train_images, judge.heldout) for name in images}
     noise = max(max(flds) - min(flds) for flds in spreads.values())
     verdict = race_verdict(curves["pixel"], curves["latent"], speed, noise)
     return Race(judge.test_accuracy, curves["pixel"], curves["latent"], references, speed, spreads, copies, verdict)
