@@ -121,6 +121,17 @@ def bootstrap_interval(
     return Interval(estimate, min(low, estimate), max(high, estimate), level)
 
 
+def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:
+    """The mean of a few per-seed values and its Student-t interval (95 % only: the course's t table)."""
+    if level != 0.95:
+        raise ValueError("t_interval supports level 0.95 only")
+    mean, spread = mean_spread(values)
+    if len(values) < 2:
+        return Interval(mean, -math.inf, math.inf, level)
+    half_width = t_quantile_975(len(values) - 1) * spread / math.sqrt(len(values))
+    return Interval(mean, mean - half_width, mean + half_width, level)
+
+
 def directional_verdict(difference: Interval, margin: float = 0.0) -> str:
     """Verdict on a claim "A beats B", from the interval of the difference (positive = in the claim's favour).
 

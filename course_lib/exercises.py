@@ -274,15 +274,16 @@ EXERCISES["07.1"] = Exercise(
     "which the anomaly has the higher score.",
 )
 EXERCISES["07.2"] = Exercise(
-    solution="((corrupted_x[outlier_mask] - train_x.mean(0)) ** 2).mean().item()",
-    wrong="1 / 12",
-    hint="subtract the mean training digit (train_x.mean(0)) from every noise image and average the squared "
-    "difference over pixels and images; 1/12 is the grey guess, the best constant answer to uniform noise.",
-    rel_tol=0.02,
+    solution="claims.ks_to_standard_normal(torch.tensor([[-1.0], [-0.5], [0.0], [0.5], [1.0]])).item()",
+    wrong="max(abs((i + 0.5) / 5 - 0.5 * (1 + math.erf(x / math.sqrt(2))))\n"
+    "    for i, x in enumerate([-1.0, -0.5, 0.0, 0.5, 1.0]))",
+    hint="at each value x_i (sorted, i = 0..4) compare Phi(x_i) with the empirical function just after the step, "
+    "(i + 1) / 5, and just before it, i / 5 (not with the middle of the step); the KS distance is the largest gap.",
+    rel_tol=1e-4,
 )
 EXERCISES["07.3"] = Exercise(
-    solution="claim_verdicts.verdict_generation(120.0, 80.0, 85.0).label",
+    solution='"inconclusive"',
     wrong='"holds"',
-    hint="the VAE's prior samples beat the AE's N(0, I) samples by more than the margin, but the rule then asks "
-    "whether a Gaussian fitted to the AE's codes does about as well (within fld_margin of the VAE's FLD).",
+    hint="holds needs the interval to exclude 0 (low > 0) and the estimate to reach the threshold; does not hold "
+    "needs the whole interval below the threshold (high < 0.02).",
 )

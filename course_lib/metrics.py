@@ -164,6 +164,37 @@ def roc_curve(scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor,
 # ----------------------------------------------------------------------------------------------------------
 # Latent codes: how much they say about the digit, and how their units relate
 # ----------------------------------------------------------------------------------------------------------
+def linear_probe_predictions(
+    train_codes: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_codes: torch.Tensor,
+    steps: int = 300,
+    lr: float = 0.1,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> torch.Tensor:
+    """The predicted class of each test code, by a multinomial logistic regression fitted on the training codes
+    (full batch, Adam).
+
+    Codes are standardised with the training codes' mean and std, so the probe sees every latent space at
+    the same scale; ``weight_decay`` is a small L2 penalty on the weights.
+    """
+    torch.manual_seed(seed)
+    train_codes, test_codes = train_codes.detach().float(), test_codes.detach().float()
+    mean, std = train_codes.mean(0), train_codes.std(0).clamp_min(1e-6)
+    x_train, x_test = (train_codes - mean) / std, (test_codes - mean) / std
+    classes = int(train_labels.max().item()) + 1
+    probe = nn.Linear(x_train.shape[1], classes).to(x_train.device)
+    optimizer = torch.optim.Adam(probe.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = F.cross_entropy(probe(x_train), train_labels) + weight_decay * probe.weight.pow(2).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return probe(x_test).argmax(1)
+
+
 def linear_probe(
     train_codes: torch.Tensor,
     train_labels: torch.Tensor,
@@ -174,25 +205,9 @@ def linear_probe(
     weight_decay: float = 1e-4,
     seed: int = 0,
 ) -> float:
-    """Test accuracy of a multinomial logistic regression fitted on the codes (full batch, Adam).
-
-    Codes are standardised with the training codes' mean and std, so the probe sees every latent space at
-    the same scale; ``weight_decay`` is a small L2 penalty on the weights.
-    """
-    torch.manual_seed(seed)
-    train_codes, test_codes = train_codes.detach().float(), test_codes.detach().float()
-    mean, std = train_codes.mean(0), train_codes.std(0).clamp_min(1e-6)
-    x_train, x_test = (train_codes - mean) / std, (test_codes - mean) / std
-    classes = int(max(train_labels.max(), test_labels.max()).item()) + 1
-    probe = nn.Linear(x_train.shape[1], classes).to(x_train.device)
-    optimizer = torch.optim.Adam(probe.parameters(), lr=lr)
-    for _ in range(steps):
-        loss = F.cross_entropy(probe(x_train), train_labels) + weight_decay * probe.weight.pow(2).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        return (probe(x_test).argmax(1) == test_labels).float().mean().item()
+    """Test accuracy of :func:`linear_probe_predictions`."""
+    predicted = linear_probe_predictions(train_codes, train_labels, test_codes, steps, lr, weight_decay, seed)
+    return (predicted == test_labels).float().mean().item()
 
 
 def latent_statistics(codes: torch.Tensor) -> dict[str, torch.Tensor | float]:

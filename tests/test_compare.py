@@ -17,6 +17,7 @@ from course_lib.compare import (
     equivalence_verdict,
     mean_spread,
     paired_difference,
+    t_interval,
     t_quantile_975,
 )
 
@@ -174,3 +175,15 @@ def test_verdict_margins_are_checked():
         directional_verdict(Interval(0, 0, 0), -1)
     with pytest.raises(ValueError, match="margin must be > 0"):
         equivalence_verdict(Interval(0, 0, 0), 0)
+
+
+def test_t_interval_matches_scipy_and_needs_two_values():
+    values = [0.3, 0.9, 0.4, 0.7]
+    interval = t_interval(values)
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=sum(values) / 4, scale=stats.sem(values))
+    assert (interval.low, interval.high) == pytest.approx((low, high), rel=1e-3)
+    one = t_interval([0.5])
+    assert one.estimate == 0.5 and one.low == -math.inf and one.high == math.inf
+    assert directional_verdict(one) == INCONCLUSIVE
+    with pytest.raises(ValueError, match="0.95 only"):
+        t_interval(values, level=0.9)

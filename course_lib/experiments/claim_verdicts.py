@@ -1,226 +1,168 @@
-"""Notebook 07's verdicts: each claim of the article's AE-vs-VAE table judged by a rule written down before the
-results come in.
+"""Notebook 07's verdicts: each claim of the article's AE-vs-VAE table, an interval on its measure, and a verdict by
+a rule fixed before the results.
 
-A rule sees only measured numbers (from :mod:`course_lib.experiments.claims`) and the thresholds of
-:data:`THRESHOLDS`, and returns a :class:`Verdict`: "holds", "does not hold" or "depends" (with what on).
+Every measure is a difference or a ratio oriented so that a positive value favours the claim, with a bootstrap
+interval over test images and training seeds (:func:`course_lib.compare.bootstrap_interval`). A rule turns the
+interval and one threshold of :data:`THRESHOLDS` into "holds", "does not hold" or "inconclusive"
+(:func:`course_lib.compare.directional_verdict`, :func:`course_lib.compare.equivalence_verdict`). Each threshold has
+a plausible range, and :meth:`Claim.sensitivity` shows whether the verdict flips within it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
-HOLDS, DOES_NOT_HOLD, DEPENDS = "holds", "does not hold", "depends"
-VERDICT_LABELS = (HOLDS, DOES_NOT_HOLD, DEPENDS)
+import torch
+
+from course_lib.compare import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    INCONCLUSIVE,
+    Interval,
+    directional_verdict,
+    equivalence_verdict,
+)
+from course_lib.metrics import frechet_distance
+from course_lib.report import table
+
+NOT_MEASURED = "not measured"
+VERDICT_LABELS = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, NOT_MEASURED)
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """A number that a verdict rule compares against, and what it means."""
+    """A number a verdict rule compares against, the range of values one could defend, and why this value."""
 
     value: float
-    meaning: str
-
-
-THRESHOLDS: dict[str, Threshold] = {
-    "confidence_margin": Threshold(0.05, "classifier confidences (max softmax) closer than this count as equal"),
-    "smoothness_margin": Threshold(0.10, "max-step ratios within this fraction of each other count as equally smooth"),
-    "fld_margin": Threshold(0.20, "FLDs within this fraction of each other count as equal"),
-    "auroc_useful": Threshold(0.70, "an anomaly score with an AUROC below this is not a useful detector"),
-    "auroc_margin": Threshold(0.03, "AUROCs closer than this count as equal"),
-    "outlier_shift_margin": Threshold(0.03, "relative test-MSE shifts closer than this count as equal"),
-    "denoise_gain_db": Threshold(1.0, "dB by which a model's output must beat its noisy input to count as denoising"),
-    "gap_margin": Threshold(0.05, "relative train/test gaps closer than this count as equal"),
-    "cost_ratio": Threshold(1.25, "training-time ratio from which one model counts as costlier"),
-    "probe_margin": Threshold(0.02, "linear-probe accuracies closer than this count as equal"),
-    "correlation_margin": Threshold(0.02, "mean |correlations| between latent units closer than this count as equal"),
-    "visible_psnr_db": Threshold(1.0, "mean PSNRs (dB) closer than this count as no visible difference"),
-}
-"""Every threshold the verdict rules use, by name; a rule reads ``THRESHOLDS[name].value`` when it is called."""
-
-
-def _limit(name: str) -> float:
-    return THRESHOLDS[name].value
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A verdict on one claim: ``label`` is one of :data:`VERDICT_LABELS`, ``reason`` says why."""
-
-    label: str
+    low: float
+    high: float
+    unit: str
     reason: str
 
     def __post_init__(self) -> None:
-        if self.label not in VERDICT_LABELS:
-            raise ValueError(f"unknown verdict {self.label!r}; choose one of {', '.join(VERDICT_LABELS)}")
-
-    def __str__(self) -> str:
-        return f"{self.label}: {self.reason}"
+        if not self.low <= self.value <= self.high:
+            raise ValueError(f"a threshold's value must lie in its range, got {self.value} not in "
+                             f"[{self.low}, {self.high}]")
 
 
-def compare(favoured: float, other: float, higher_is_better: bool = True, margin: float = 0.0,
-            relative: bool = False) -> int:
-    """+1 if ``favoured`` beats ``other`` by more than ``margin``, -1 if it loses by more, 0 if within.
-
-    With ``relative=True`` the margin is a fraction of ``|other|``.
-    """
-    if not (math.isfinite(favoured) and math.isfinite(other)):
-        raise ValueError(f"cannot compare non-finite values {favoured} and {other}")
-    diff = favoured - other if higher_is_better else other - favoured
-    limit = margin * abs(other) if relative else margin
-    return 1 if diff > limit else -1 if diff < -limit else 0
-
-
-def _combine(outcomes: dict[str, int], who: str = "the VAE") -> Verdict:
-    """All measures favour the claim: holds; none does: does not hold; a mix: depends on the measure."""
-    ahead = [name for name, c in outcomes.items() if c > 0]
-    rest = [name for name, c in outcomes.items() if c <= 0]
-    if not rest:
-        return Verdict(HOLDS, f"{who} is ahead on every measure ({', '.join(ahead)})")
-    if not ahead:
-        return Verdict(DOES_NOT_HOLD, f"{who} is not ahead on any measure ({', '.join(rest)})")
-    return Verdict(DEPENDS, f"on the measure: {who} is ahead on {', '.join(ahead)}, not on {', '.join(rest)}")
-
-
-def verdict_latent_space(
-    interp_conf_ae: float, interp_conf_vae: float, random_conf_ae: float, random_conf_vae: float,
-    max_step_ae: float, max_step_vae: float,
-) -> Verdict:
-    """Claim: AE codes are isolated points with holes, the VAE's latent space is continuous.
-
-    Holds when the VAE is ahead on all three: classifier confidence along interpolation paths and at random
-    points of the code box (``confidence_margin``), and a smaller largest step along the paths
-    (``smoothness_margin``).
-    """
-    confidence, smoothness = _limit("confidence_margin"), _limit("smoothness_margin")
-    return _combine(
-        {
-            "confidence along paths": compare(interp_conf_vae, interp_conf_ae, True, confidence),
-            "confidence at random points": compare(random_conf_vae, random_conf_ae, True, confidence),
-            "path smoothness": compare(max_step_vae, max_step_ae, False, smoothness, relative=True),
-        }
-    )
+THRESHOLDS: dict[str, Threshold] = {
+    "confidence": Threshold(0.02, 0.01, 0.05, "mean judge confidence (0-1)",
+                            "the judge's mean confidence moves by about 0.01 between training seeds"),
+    "fld_ratio": Threshold(math.log(1.2), math.log(1.1), math.log(1.5), "log FLD ratio",
+                           "two sample sets of one generator differ by up to about 10 % in FLD (notebook 06)"),
+    "auroc": Threshold(0.2, 0.1, 0.3, "AUROC above chance (0.5)",
+                       "an AUROC of 0.7 is the usual minimum for a useful detector"),
+    "outlier_shift": Threshold(0.03, 0.01, 0.1, "relative change of clean test MSE",
+                               "3 % of test MSE is below what the eye sees in a reconstruction"),
+    "denoise_db": Threshold(1.0, 0.5, 2.0, "dB of PSNR", "about the smallest PSNR gain visible side by side"),
+    "overfit_nats": Threshold(1.0, 0.5, 3.0, "nats of test cross-entropy per image",
+                              "1 nat per image is about 0.2 % of a digit's cross-entropy"),
+    "cost_ratio": Threshold(math.log(1.25), math.log(1.1), math.log(1.5), "log time ratio",
+                            "a quarter more training time is the least anyone would call 'slower'"),
+    "instability": Threshold(0.05, 0.02, 0.1, "relative spread of final test MSE across seeds",
+                             "a 5 % seed-to-seed spread is what 'unstable' would have to exceed to matter"),
+    "collapse": Threshold(0.01, 0.001, 0.1, "variance of a unit's encoder mean over images",
+                          "Burda et al. (2016) call a unit active above 0.01"),
+    "gaussian_ks": Threshold(0.1, 0.05, 0.2, "Kolmogorov-Smirnov distance to N(0, 1)",
+                             "at 0.1 a histogram visibly departs from the bell curve"),
+    "visible_db": Threshold(1.0, 0.5, 2.0, "dB of PSNR", "about the smallest PSNR difference visible side by side"),
+    "probe": Threshold(0.02, 0.01, 0.05, "linear-probe accuracy",
+                       "2 points of accuracy is about the spread between training seeds"),
+    "augmentation": Threshold(0.01, 0.005, 0.03, "classifier test accuracy",
+                              "one point of accuracy is the least gain worth the extra training"),
+}
+"""Every threshold a rule uses, by name: value, plausible range, unit and reason, declared once."""
 
 
-def verdict_generation(fld_ae_prior: float, fld_vae_prior: float, fld_ae_fitted: float) -> Verdict:
-    """Claim: generating new samples is hard with an AE and easy with a VAE (sample the prior N(0, I)).
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the article: its words, the measure (positive = in the claim's favour), the interval on it,
+    and the rule that turns a threshold value into a verdict."""
 
-    Does not hold unless the VAE's prior samples are clearly closer to real digits (lower FLD, ``fld_margin``)
-    than the AE's N(0, I) samples. If they are, but a Gaussian fitted to the AE's codes does about as well as
-    the VAE (or better), it depends on how the AE is sampled.
-    """
-    margin = _limit("fld_margin")
-    if compare(fld_vae_prior, fld_ae_prior, False, margin, relative=True) <= 0:
-        return Verdict(DOES_NOT_HOLD, f"N(0, I) samples: VAE FLD {fld_vae_prior:.3g} is not clearly below "
-                                      f"the AE's {fld_ae_prior:.3g}")
-    if compare(fld_ae_fitted, fld_vae_prior, False, margin, relative=True) >= 0:
-        return Verdict(DEPENDS, f"on how the AE is sampled: from N(0, I) it fails (FLD {fld_ae_prior:.3g}), "
-                                f"from a Gaussian fitted to its codes it matches the VAE (FLD "
-                                f"{fld_ae_fitted:.3g} vs {fld_vae_prior:.3g})")
-    return Verdict(HOLDS, f"VAE prior FLD {fld_vae_prior:.3g} beats the AE from N(0, I) ({fld_ae_prior:.3g}) "
-                          f"and from a fitted Gaussian ({fld_ae_fitted:.3g})")
+    key: str
+    article: str
+    measure: str
+    interval: Interval | None
+    threshold: str | None
+    rule: Callable[[float], str] | None
+    note: str = ""
 
+    @property
+    def verdict(self) -> str:
+        if self.rule is None or self.threshold is None:
+            return NOT_MEASURED
+        return self.rule(THRESHOLDS[self.threshold].value)
 
-def verdict_anomaly(auroc_ae: float, auroc_vae: float) -> Verdict:
-    """Claim: anomaly detection is an application of the VAE (and, in the article's text, of the AE).
+    def sensitivity(self) -> dict[str, str]:
+        """The verdict at the low end, the value and the high end of the threshold's plausible range."""
+        if self.rule is None or self.threshold is None:
+            return {}
+        t = THRESHOLDS[self.threshold]
+        return {"low": self.rule(t.low), "value": self.rule(t.value), "high": self.rule(t.high)}
 
-    Holds when the VAE's negative ELBO reaches ``auroc_useful``; the reason says how the AE's reconstruction
-    error compares (``auroc_margin``).
-    """
-    useful = _limit("auroc_useful")
-    if auroc_vae < useful:
-        other = "the AE's reconstruction error does" if auroc_ae >= useful else "neither does the AE's"
-        return Verdict(DOES_NOT_HOLD, f"the VAE's -ELBO separates the unseen digit poorly (AUROC "
-                                      f"{auroc_vae:.2f} < {useful}); {other} ({auroc_ae:.2f})")
-    c = compare(auroc_vae, auroc_ae, True, _limit("auroc_margin"))
-    how = {1: "better than", 0: "about as good as", -1: "worse than"}[c]
-    return Verdict(HOLDS, f"VAE AUROC {auroc_vae:.2f}, {how} the AE's {auroc_ae:.2f}")
+    @property
+    def flips(self) -> bool:
+        return len(set(self.sensitivity().values())) > 1
 
 
-def verdict_outliers(shift_ae: float, shift_vae: float) -> Verdict:
-    """Claim: the AE is more sensitive to outliers in the training data than the VAE.
-
-    ``shift_*`` is the relative change of the clean test MSE caused by the corrupted training images.
-    Holds when the AE's shift exceeds the VAE's by more than ``outlier_shift_margin``.
-    """
-    c = compare(shift_ae, shift_vae, True, _limit("outlier_shift_margin"))
-    text = f"test MSE moved {shift_ae:+.1%} (AE) vs {shift_vae:+.1%} (VAE)"
-    if c > 0:
-        return Verdict(HOLDS, text)
-    return Verdict(DOES_NOT_HOLD, text + ("; the VAE moved more" if c < 0 else "; no clear difference"))
+def directional(key: str, article: str, measure: str, interval: Interval, threshold: str, note: str = "") -> Claim:
+    """A claim "A beats B": holds when the interval excludes 0 and the estimate reaches the threshold."""
+    return Claim(key, article, measure, interval, threshold, lambda m: directional_verdict(interval, m), note)
 
 
-def verdict_denoising(psnr_noisy: float, psnr_ae: float, psnr_vae: float) -> Verdict:
-    """Claim: denoising is an application of the AE.
-
-    Holds when the AE's output beats the noisy input's PSNR against the clean images by ``denoise_gain_db``;
-    the reason says whether the VAE denoises too.
-    """
-    gain = _limit("denoise_gain_db")
-    gain_ae, gain_vae = psnr_ae - psnr_noisy, psnr_vae - psnr_noisy
-    vae_too = "the VAE too" if gain_vae >= gain else "the VAE does not"
-    text = f"AE {gain_ae:+.1f} dB, VAE {gain_vae:+.1f} dB over the noisy input"
-    if gain_ae >= gain:
-        return Verdict(HOLDS, f"{text} ({vae_too})")
-    return Verdict(DOES_NOT_HOLD, text)
+def equivalence(key: str, article: str, measure: str, interval: Interval, threshold: str, note: str = "") -> Claim:
+    """A claim "A and B are the same": holds when the whole interval lies within +-threshold."""
+    return Claim(key, article, measure, interval, threshold, lambda m: equivalence_verdict(interval, m), note)
 
 
-def verdict_overfitting(gap_ae: float, gap_vae_beta0: float, gap_vae_beta1: float) -> Verdict:
-    """Claim: the VAE is regularised (by its KL term) and overfits less than the AE.
-
-    Compares relative train/test gaps at the end of training on a small subset: the VAE at beta = 1 against
-    the same VAE at beta = 0 (is it the KL term?) and against the AE; better means smaller by more than
-    ``gap_margin``.
-    """
-    margin = _limit("gap_margin")
-    return _combine(
-        {
-            "gap vs beta = 0": compare(gap_vae_beta1, gap_vae_beta0, False, margin),
-            "gap vs AE": compare(gap_vae_beta1, gap_ae, False, margin),
-        },
-        who="the VAE (beta = 1)",
-    )
+def not_measured(key: str, article: str, why: str) -> Claim:
+    return Claim(key, article, "-", None, None, None, why)
 
 
-def verdict_training_cost(seconds_to_target_ae: float, seconds_to_target_vae: float) -> Verdict:
-    """Claim: the VAE's training is more involved (sampling, KL term) than the AE's.
-
-    Holds when the VAE needs at least ``cost_ratio`` times the AE's training time to reach the common test
-    MSE; if the AE needs that much more, the opposite is true; otherwise they cost about the same.
-    """
-    costlier = _limit("cost_ratio")
-    ratio = seconds_to_target_vae / seconds_to_target_ae
-    text = f"the VAE needs {ratio:.2f}x the AE's time to the target test MSE"
-    if ratio >= costlier:
-        return Verdict(HOLDS, text)
-    if ratio <= 1 / costlier:
-        return Verdict(DOES_NOT_HOLD, text + " (the VAE is cheaper)")
-    return Verdict(DOES_NOT_HOLD, text + " (about the same cost)")
+# ---- Statistics the bootstrap resamples (each takes one seed's tensors, indexed by image) ----
+def mean_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """mean(a - b) over paired values (NaN pairs left out)."""
+    return (a - b).double().nanmean().item()
 
 
-def verdict_structure(probe_ae: float, probe_vae: float, corr_ae: float, corr_vae: float) -> Verdict:
-    """Claim: the VAE's latent space is more structured / interpretable.
-
-    Measures: linear-probe digit accuracy (higher, ``probe_margin``) and mean |correlation| between latent
-    units (lower, ``correlation_margin``).
-    """
-    return _combine(
-        {
-            "linear-probe accuracy": compare(probe_vae, probe_ae, True, _limit("probe_margin")),
-            "decorrelated units": compare(corr_vae, corr_ae, False, _limit("correlation_margin")),
-        }
-    )
+def relative_shift_difference(ae_clean: torch.Tensor, ae_shifted: torch.Tensor, vae_clean: torch.Tensor,
+                              vae_shifted: torch.Tensor) -> float:
+    """How much more the AE's mean error moved than the VAE's, each relative to its clean mean."""
+    return (ae_shifted.mean() / ae_clean.mean() - vae_shifted.mean() / vae_clean.mean()).item()
 
 
-def verdict_reconstruction(psnr_ae: float, psnr_vae: float) -> Verdict:
-    """Claim (the article's conclusion): trained well, AE and VAE reconstruct with no visible difference.
+def fld_log_ratio(reference: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    """log FLD(a) - log FLD(b), both to the fixed ``reference`` features: positive when b is closer."""
+    def statistic(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+        return math.log(frechet_distance(features_a, reference)) - math.log(frechet_distance(features_b, reference))
 
-    Holds when the mean test PSNRs differ by less than ``visible_psnr_db``.
-    """
-    visible = _limit("visible_psnr_db")
-    diff = psnr_ae - psnr_vae
-    if abs(diff) < visible:
-        return Verdict(HOLDS, f"mean PSNR differs by {abs(diff):.2f} dB (< {visible} dB)")
-    better = "AE" if diff > 0 else "VAE"
-    return Verdict(DOES_NOT_HOLD, f"the {better} is {abs(diff):.1f} dB better (PSNR {psnr_ae:.1f} AE vs "
-                                  f"{psnr_vae:.1f} VAE)")
+    return statistic
+
+
+# ---- The summary ----
+def summary_table(claims: list[Claim], markdown: bool = False) -> str:
+    """Claim by claim: the article's words, the measure with its 95 % interval, the threshold, the verdict and
+    whether the verdict flips within the threshold's plausible range."""
+    rows = []
+    for c in claims:
+        t = THRESHOLDS.get(c.threshold) if c.threshold else None
+        rows.append({
+            "claim": c.key, "article": c.article,
+            "measured": f"{c.measure}: {c.interval}" if c.interval else c.note,
+            "threshold": f"{t.value:.3g} ({t.low:.3g}-{t.high:.3g})" if t else "-",
+            "verdict": c.verdict,
+            "stable": "-" if not t else ("flips: " + " / ".join(c.sensitivity().values()) if c.flips else "stable"),
+        })
+    return table(rows, [("claim", "claim", str), ("article", "the article says", str),
+                        ("measured", "measured: estimate [95 % interval]", str),
+                        ("threshold", "threshold (plausible range)", str), ("verdict", "verdict", str),
+                        ("stable", "within the range", str)], markdown=markdown)
+
+
+def thresholds_table(markdown: bool = False) -> str:
+    rows = [{"name": name, "value": f"{t.value:.3g}", "range": f"{t.low:.3g}-{t.high:.3g}", "unit": t.unit,
+             "reason": t.reason} for name, t in THRESHOLDS.items()]
+    return table(rows, [("name", "threshold", str), ("value", "value", str), ("range", "plausible range", str),
+                        ("unit", "unit", str), ("reason", "why this value", str)], markdown=markdown)

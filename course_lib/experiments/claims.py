@@ -1,10 +1,11 @@
-"""Notebook 07's measurements: the seed article's AE-vs-VAE table tested claim by claim on held-out data.
+"""Notebook 07's measurements: the pieces each claim of the article's AE-vs-VAE table is measured with.
 
-Each helper measures one thing and returns plain numbers or tensors; :mod:`course_lib.experiments.claim_verdicts`
-turns them into verdicts. Decoding, sampling the prior, AUROC, the linear probe and latent statistics come from
-the core (:mod:`course_lib.evaluate`, :mod:`course_lib.metrics`).
+Each helper measures one thing on one model and returns tensors with one value per image (or per path, per unit),
+so that :mod:`course_lib.experiments.claim_verdicts` can put bootstrap intervals over images and seeds on them.
+Decoding, sampling the prior, AUROC, the linear probe and latent statistics come from the core
+(:mod:`course_lib.evaluate`, :mod:`course_lib.metrics`).
 
-Units: images are in [0, 1]; MSE is per pixel; PSNR in dB; negative ELBO in nats per image.
+Units: images are in [0, 1]; MSE is per pixel; PSNR in dB; BCE and negative ELBO in nats per image.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from course_lib.data import check_images
-from course_lib.evaluate import decode, interpolate, reconstruct, reconstruction_mse
-from course_lib.losses import BetaVAEObjective, Objective, default_objective, mse_per_pixel
+from course_lib.augment import rotate
+from course_lib.evaluate import decode, encode, interpolate, reconstruct
+from course_lib.losses import BetaVAEObjective, Objective, bce_per_image, mse_per_pixel
 from course_lib.measure import Timing, timed
 from course_lib.metrics import psnr_db
 from course_lib.models import is_vae
-from course_lib.train import TrainConfig, TrainingDivergedError, train_epoch, training_parts
+from course_lib.train import TrainConfig, train_epoch, training_parts
 
 # ----------------------------------------------------------------------------------------------------------
 # Latent space: paths between codes, and points to decode
@@ -75,65 +77,32 @@ def sample_gaussian(mean: torch.Tensor, cov: torch.Tensor, n: int, seed: int = 0
     return (mean.double() + eps @ chol.T).float()
 
 
-def sample_box(codes: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` points uniform in the box spanned by the codes (per unit, from its min to its max).
-
-    "Random points in the region where the codes live": the same recipe for an AE and a VAE, whatever
-    the scale of their latent spaces.
-    """
-    low, high = codes.min(0).values, codes.max(0).values
-    generator = torch.Generator(device=codes.device).manual_seed(seed)
-    u = torch.rand(n, codes.shape[1], generator=generator, device=codes.device)
-    return low + u * (high - low)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Anomalies, outliers and noise
-# ----------------------------------------------------------------------------------------------------------
-
-
-def anomaly_scores(model: nn.Module, images: torch.Tensor, samples: int = 4, seed: int = 0) -> torch.Tensor:
-    """One score per image, higher = more anomalous.
-
-    AE: reconstruction MSE per pixel. VAE: the negative ELBO (``BetaVAEObjective(beta=1)``) in nats per
-    image, averaged over ``samples`` draws of z ~ q(z|x).
-    """
+def posterior_samples(model: nn.Module, images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """One code per image from the model's posterior: z ~ q(z|x) for a VAE, the code itself for an AE. Together
+    they are samples of the aggregate posterior q(z) = E_x q(z|x), where the model's codes actually live."""
     if not is_vae(model):
-        return reconstruction_mse(model, images)
+        return encode(model, images)
     model.eval()
     generator = torch.Generator(device=images.device).manual_seed(seed)
-    neg_elbo = BetaVAEObjective(beta=1.0)
     with torch.no_grad():
-        return torch.cat([torch.stack([neg_elbo(model, b, b, generator) for _ in range(samples)]).mean(0)
-                          for b in images.split(1000)])
+        mu, logvar = model.encode(images)
+        return model.reparameterize(mu, logvar, generator)
 
 
-CORRUPTIONS = ("noise", "invert")
+# ----------------------------------------------------------------------------------------------------------
+# Reconstruction, inference and denoising: one value per image
+# ----------------------------------------------------------------------------------------------------------
 
 
-def corrupt_fraction(
-    images: torch.Tensor, fraction: float, kind: str = "noise", seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A copy of ``images`` with a random ``fraction`` replaced by outliers, and the boolean mask of which.
+def reconstruction_psnr(model: nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+    """PSNR (dB) of each image's reconstruction (VAE at z = mu) against ``targets`` (default: the images)."""
+    targets = images if targets is None else targets
+    return psnr_db(mse_per_pixel(reconstruct(model, images), targets))
 
-    ``kind="noise"``: uniform random pixels in [0, 1] (no digit at all); ``kind="invert"``: 1 - x, a white
-    page with a black digit.
-    """
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
-    if kind not in CORRUPTIONS:
-        raise ValueError(f"unknown corruption {kind!r}; choose one of {', '.join(CORRUPTIONS)}")
-    generator = torch.Generator().manual_seed(seed)
-    n = len(images)
-    chosen = torch.randperm(n, generator=generator)[: round(fraction * n)].to(images.device)
-    mask = torch.zeros(n, dtype=torch.bool, device=images.device)
-    mask[chosen] = True
-    out = images.clone()
-    if kind == "noise":
-        out[chosen] = torch.rand((len(chosen), *images.shape[1:]), generator=generator).to(images)
-    else:
-        out[chosen] = 1.0 - images[chosen]
-    return out, mask
+
+def sampled_psnr(vae: nn.Module, images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """PSNR (dB) of each image's reconstruction from one z ~ q(z|x), as the article's VAE infers."""
+    return psnr_db(mse_per_pixel(decode(vae, posterior_samples(vae, images, seed)), images))
 
 
 def add_gaussian_noise(images: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:
@@ -145,47 +114,125 @@ def add_gaussian_noise(images: torch.Tensor, std: float, seed: int = 0) -> torch
     return (images + std * noise).clamp(0.0, 1.0)
 
 
-def denoise_psnr(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> float:
-    """Mean PSNR (dB) of the model's reconstruction of ``noisy`` against ``clean`` (VAE at z = mu)."""
-    return psnr_db(mse_per_pixel(reconstruct(model, noisy), clean)).mean().item()
+def reconstruction_bce(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy (nats per image) of each image's reconstruction (VAE at z = mu): the loss both models
+    are trained and scored on in the overfitting test."""
+    return bce_per_image(reconstruct(model, images).clamp(1e-6, 1 - 1e-6), images)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Training runs: errors along the way, time per epoch
+# Anomalies and outliers
 # ----------------------------------------------------------------------------------------------------------
 
 
-def fit_tracked(
-    model: nn.Module,
-    train_images: torch.Tensor,
-    test_images: torch.Tensor,
-    cfg: TrainConfig,
-    objective: Objective | None = None,
-    every: int = 5,
-) -> list[dict[str, float]]:
-    """Train ``model`` in place for ``cfg.epochs`` epochs of :func:`course_lib.train.train_epoch`, measuring the
-    per-pixel MSE on the training and the test images (eval mode, VAE at z = mu) before training and every
-    ``every`` epochs. Seeded like :func:`course_lib.train.fit`, so it ends with the same weights."""
-    if every < 1:
-        raise ValueError(f"every must be >= 1, got {every}")
-    if cfg.plateau_scheduler:
-        raise ValueError("fit_tracked keeps the learning rate constant; use a config without plateau_scheduler")
-    check_images(train_images)
-    objective = objective or default_objective(model)
-    batches, optimizer, generator = training_parts(model, train_images, cfg)
+def anomaly_scores(model: nn.Module, images: torch.Tensor, samples: int = 4, seed: int = 0) -> torch.Tensor:
+    """One score per image, higher = more anomalous.
 
-    def record(epoch: int) -> dict[str, float]:
-        return {"epoch": epoch, "train_mse": reconstruction_mse(model, train_images).mean().item(),
-                "test_mse": reconstruction_mse(model, test_images).mean().item()}
+    AE: reconstruction MSE per pixel. VAE: the negative ELBO (``BetaVAEObjective(beta=1)``) in nats per
+    image, averaged over ``samples`` draws of z ~ q(z|x).
+    """
+    if not is_vae(model):
+        return mse_per_pixel(reconstruct(model, images), images)
+    model.eval()
+    generator = torch.Generator(device=images.device).manual_seed(seed)
+    neg_elbo = BetaVAEObjective(beta=1.0)
+    with torch.no_grad():
+        return torch.cat([torch.stack([neg_elbo(model, b, b, generator) for _ in range(samples)]).mean(0)
+                          for b in images.split(1000)])
 
-    records = [record(0)]
-    for epoch in range(1, cfg.epochs + 1):
-        loss = train_epoch(model, batches, objective, optimizer, cfg.augmentation, generator)
-        if not math.isfinite(loss):
-            raise TrainingDivergedError(f"the training loss became {loss} in epoch {epoch}")
-        if epoch % every == 0 or epoch == cfg.epochs:
-            records.append(record(epoch))
-    return records
+
+OUTLIER_KINDS = ("inverted", "shifted", "rotated", "occluded", "fashion")
+"""Realistic outliers: a digit on a white page, pushed 8 pixels off centre, turned 90-270 degrees, half hidden
+under a white square; and (where Fashion-MNIST is installed) a piece of clothing."""
+
+
+def make_outliers(
+    images: torch.Tensor, seed: int = 0, fashion: torch.Tensor | None = None
+) -> tuple[torch.Tensor, list[str]]:
+    """Each image turned into an outlier of one kind, the kinds taking turns in a seeded order (without
+    ``fashion`` images, the kind "fashion" is left out); returns the outliers and each one's kind."""
+    kinds = [k for k in OUTLIER_KINDS if k != "fashion" or fashion is not None]
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(images), generator=generator)
+    assigned = [kinds[int(i) % len(kinds)] for i in order]
+    out = images.clone()
+    for kind in kinds:
+        idx = torch.tensor([i for i, k in enumerate(assigned) if k == kind], dtype=torch.long)
+        if len(idx) == 0:
+            continue
+        x = images[idx.to(images.device)]
+        if kind == "inverted":
+            x = 1.0 - x
+        elif kind == "shifted":
+            dy, dx = (torch.randint(0, 2, (2,), generator=generator) * 16 - 8).tolist()  # +-8 pixels each way
+            x = torch.roll(F.pad(x, (8, 8, 8, 8)), (dy, dx), (2, 3))[:, :, 8:36, 8:36]
+        elif kind == "rotated":
+            angles = (torch.randint(1, 4, (len(x),), generator=generator) * 90.0).to(x)
+            x = rotate(x, angles).clamp(0.0, 1.0)
+        elif kind == "occluded":
+            x = x.clone()
+            for j, (top, left) in enumerate(torch.randint(4, 12, (len(x), 2), generator=generator).tolist()):
+                x[j, :, top : top + 12, left : left + 12] = 1.0
+        else:
+            pick = torch.randint(0, len(fashion), (len(x),), generator=generator)
+            x = fashion[pick.to(fashion.device)].to(x)
+        out[idx.to(images.device)] = x
+    return out, assigned
+
+
+def corrupt_fraction(
+    images: torch.Tensor, fraction: float, seed: int = 0, fashion: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A copy of ``images`` with a random ``fraction`` replaced by realistic outliers (:func:`make_outliers`), and
+    the boolean mask of which."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+    generator = torch.Generator().manual_seed(seed)
+    n = len(images)
+    chosen = torch.randperm(n, generator=generator)[: round(fraction * n)].to(images.device)
+    mask = torch.zeros(n, dtype=torch.bool, device=images.device)
+    mask[chosen] = True
+    out = images.clone()
+    out[chosen] = make_outliers(images[chosen], seed, fashion)[0]
+    return out, mask
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The aggregate posterior: how Gaussian is it?
+# ----------------------------------------------------------------------------------------------------------
+
+
+def ks_to_standard_normal(z: torch.Tensor) -> torch.Tensor:
+    """Per dimension of z (N, D), the Kolmogorov-Smirnov distance between the values and N(0, 1):
+    sup_x |F_N(x) - Phi(x)|, F_N the empirical distribution function."""
+    if z.dim() != 2 or len(z) < 2:
+        raise ValueError(f"z must have shape (N >= 2, D), got {tuple(z.shape)}")
+    values = z.double().sort(0).values
+    n = len(values)
+    cdf = 0.5 * (1 + torch.erf(values / math.sqrt(2)))
+    above = torch.arange(1, n + 1, dtype=torch.float64, device=z.device).view(-1, 1) / n - cdf
+    below = cdf - torch.arange(0, n, dtype=torch.float64, device=z.device).view(-1, 1) / n
+    return torch.maximum(above, below).max(0).values.float()
+
+
+def moments(z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per dimension of z (N, D): mean, standard deviation, skewness and excess kurtosis (N(0, 1): 0, 1, 0, 0)."""
+    z = z.double()
+    mean, std = z.mean(0), z.std(0, unbiased=False)
+    standard = (z - mean) / std.clamp_min(1e-12)
+    return {"mean": mean.float(), "std": std.float(), "skew": standard.pow(3).mean(0).float(),
+            "excess kurtosis": (standard.pow(4).mean(0) - 3).float()}
+
+
+def active_unit_values(vae: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Per latent unit, the variance over images of the encoder mean, Cov_x(E_q[z_u | x]) (Burda et al. 2016):
+    a unit whose mean does not move with the input (below 0.01) carries nothing and has collapsed to the prior."""
+    return encode(vae, images).double().var(0).float()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training cost: time per epoch, epochs to a target
+# ----------------------------------------------------------------------------------------------------------
 
 
 def seconds_per_epoch(
@@ -212,11 +259,6 @@ def seconds_per_epoch(
                              device=device)
             seconds[name].append(spent)
     return {name: Timing(tuple(values)) for name, values in seconds.items()}
-
-
-def generalisation_gap(record: dict[str, float]) -> float:
-    """Relative train/test gap: test MSE / train MSE - 1 (0 = no gap, 1 = test error twice the train error)."""
-    return record["test_mse"] / record["train_mse"] - 1.0
 
 
 def epochs_to_target(values: Sequence[float], target: float) -> int | None:
