@@ -129,10 +129,11 @@ def _summary(tensor: torch.Tensor) -> list[Any]:
             round(float(columns @ column_weights / len(columns)), 3)]
 
 
-def fingerprint(spec: dict[str, Any], *tensors: torch.Tensor, code_modules: tuple[str, ...] = TRAINING_CODE) -> str:
+def fingerprint(spec: dict[str, Any], *tensors: torch.Tensor, code_modules: tuple[str, ...] | None = None) -> str:
     """10 hex digits that change when ``spec`` (plain data: configs, seed), the data (each tensor's shape,
-    sum and order) or the source of ``code_modules`` changes: equal fingerprints mean identical training runs."""
-    code = [inspect.getsource(importlib.import_module(name)) for name in code_modules]
+    sum and order) or the source of ``code_modules`` (default :data:`TRAINING_CODE`) changes: equal fingerprints
+    mean identical training runs."""
+    code = [inspect.getsource(importlib.import_module(name)) for name in code_modules or TRAINING_CODE]
     content = {
         "spec": spec,
         "data": [_summary(t) for t in tensors],

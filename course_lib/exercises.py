@@ -225,12 +225,13 @@ EXERCISES["04.3"] = Exercise(
 )
 
 EXERCISES["05.1"] = Exercise(
-    solution='(results.vae(16, 1.0).metrics["bce"] - results.vae(16, 0.5).metrics["bce"]) '
+    solution='(results.vae(16, 1.0).metrics["distortion"] - results.vae(16, 0.5).metrics["distortion"]) '
     '/ (results.vae(16, 1.0).metrics["kl"] - results.vae(16, 0.5).metrics["kl"])',
-    wrong='(results.vae(16, 1.0).metrics["mse"] - results.vae(16, 0.5).metrics["mse"]) '
+    wrong='(results.vae(16, 1.0).metrics["bce"] - results.vae(16, 0.5).metrics["bce"]) '
     '/ (results.vae(16, 1.0).metrics["kl"] - results.vae(16, 0.5).metrics["kl"])',
-    hint="the distortion D is the reconstruction term in nats per image (metrics['bce']), the rate R the KL "
-    "(metrics['kl']); the slope is (D at beta 1 - D at beta 0.5) / (R at beta 1 - R at beta 0.5).",
+    hint="the distortion D of section 3 is the reconstruction term with a sampled z, in nats per image "
+    "(metrics['distortion']; metrics['bce'] is the reconstruction at z = mu), the rate R the KL (metrics['kl']); "
+    "the slope is (D at beta 1 - D at beta 0.5) / (R at beta 1 - R at beta 0.5).",
     rel_tol=1e-3,
 )
 EXERCISES["05.2"] = Exercise(

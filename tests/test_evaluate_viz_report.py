@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from course_lib.evaluate import decode, encode, evaluate, interpolate, reconstruct, sample_prior
+from course_lib.evaluate import decode, encode, evaluate, interpolate, reconstruct, sample_prior, unit_activity
 from course_lib.models import ModelConfig, build_model
 from course_lib.report import table
 from course_lib.train import History
@@ -98,6 +98,7 @@ def test_evaluate_of_a_vae_recomputed_by_hand(mnist5k):
     mse = (x_mean - x).pow(2).flatten(1).mean(1)
     expected = {
         "kl": kl.mean(),
+        "distortion": _bce_by_hand(x_sampled, x).mean(),
         "neg_elbo": (_bce_by_hand(x_sampled, x) + kl).mean(),
         "neg_elbo_z_mean": (_bce_by_hand(x_mean, x) + kl).mean(),
         "bce": _bce_by_hand(x_mean, x).mean(),
@@ -109,8 +110,9 @@ def test_evaluate_of_a_vae_recomputed_by_hand(mnist5k):
     assert metrics["neg_elbo"] != pytest.approx(metrics["neg_elbo_z_mean"], rel=1e-3)  # the draw matters
     # batches change nothing but the order of the draws
     again = evaluate(vae, x, batch_size=7, seed=3)
-    for key in ("kl", "neg_elbo_z_mean", "bce", "mse", "psnr", "active_units"):
+    for key in ("kl", "neg_elbo_z_mean", "bce", "mse", "psnr", "active_units_cov", "active_units"):
         assert again[key] == pytest.approx(metrics[key], rel=1e-5), key
+    assert metrics["neg_elbo"] == pytest.approx(metrics["distortion"] + metrics["kl"], rel=1e-6)
 
 
 def test_evaluate_of_an_ae_has_no_vae_metrics(mnist5k):
@@ -125,10 +127,10 @@ def test_evaluate_of_an_ae_has_no_vae_metrics(mnist5k):
     assert metrics["bce"] == pytest.approx(_bce_by_hand(x_hat, x).mean().item(), rel=1e-5)
 
 
-def test_active_units_count_the_units_whose_average_kl_exceeds_the_threshold(mnist5k):
+def test_active_units_by_kl_count_the_units_whose_average_kl_exceeds_the_threshold(mnist5k):
     """Units that ignore the input with mu = 0, sigma = 1 carry no KL; a unit with KL 0.005 nats is below the 0.01
     threshold, one with 0.02 (mu = 0.2 for every image) above it; an unit active on half the images counts by its
-    average."""
+    average. By the covariance definition only the input-dependent unit is active: a constant mu has no variance."""
     torch.manual_seed(0)
     vae = build_model(ModelConfig("vae", 6, (32,), (32,)))
     x = mnist5k.test_images[::25]  # 40 images
@@ -138,12 +140,58 @@ def test_active_units_count_the_units_whose_average_kl_exceeds_the_threshold(mni
         vae.fc_logvar.bias.zero_()
         vae.fc_mu.bias[:5] = torch.tensor([0.0, 0.0, 0.1, 0.2, 0.0])  # KL = mu^2 / 2: 0, 0, 0.005, 0.02, 0
         vae.fc_mu.bias[5] = 3.0  # unit 5 keeps its weights: input-dependent, large KL
-    assert evaluate(vae, x)["active_units"] == 2.0
-    assert evaluate(vae, x)["kl"] == pytest.approx(
+        vae.fc_mu.weight[5] *= 10  # and a variance over the images well above 0.01
+    metrics = evaluate(vae, x)
+    assert metrics["active_units"] == 2.0 and metrics["active_units_cov"] == 1.0
+    assert metrics["kl"] == pytest.approx(
         0.005 + 0.02 + 0.5 * (vae.eval().encode(x)[0][:, 5].detach() ** 2).mean().item(), rel=1e-4)
     with torch.no_grad():
         vae.fc_mu.bias[2] = 0.2  # now 0.02 nats: active
-    assert evaluate(vae, x)["active_units"] == 3.0
+    assert evaluate(vae, x)["active_units"] == 3.0 and evaluate(vae, x)["active_units_cov"] == 1.0
+
+
+@pytest.mark.parametrize("k", [0, 3, 8])
+def test_active_units_by_covariance_miss_exactly_the_units_whose_mean_ignores_the_input(mnist5k, k):
+    """An encoder whose mean ignores k of its 8 units (zero weights; any bias) has exactly 8 - k active units."""
+    torch.manual_seed(1)
+    vae = build_model(ModelConfig("vae", 8, (32,), (32,)))
+    x = mnist5k.test_images[::25]
+    with torch.no_grad():
+        vae.fc_mu.weight[:k].zero_()
+        vae.fc_mu.bias[:k] = torch.linspace(0.5, 2, k)  # constant, far from 0: a large KL, no variance
+        vae.fc_mu.weight[k:] *= 10  # the others vary clearly with the input
+    metrics = evaluate(vae, x, batch_size=7)
+    assert metrics["active_units_cov"] == 8 - k
+    units = unit_activity(vae, x, batch_size=9)
+    with torch.no_grad():
+        mu, logvar = vae.eval().encode(x)
+    variance = ((mu - mu.mean(0)) ** 2).mean(0)  # by hand: divisor N
+    torch.testing.assert_close(units["mean_variance"], variance, rtol=1e-4, atol=1e-10)
+    torch.testing.assert_close(units["kl"], (0.5 * (mu**2 + logvar.exp() - logvar - 1)).mean(0), rtol=1e-5, atol=0)
+    assert (units["mean_variance"][:k] < 1e-10).all() and (units["mean_variance"][k:] > 0.01).all()
+    assert metrics["active_units_cov"] == (variance > 0.01).sum().item()
+    assert metrics["active_units"] == (units["kl"] > 0.01).sum().item() == 8  # the KL sees the constant offsets
+
+
+def test_both_definitions_agree_where_each_unit_is_either_ignored_or_used(mnist5k):
+    """A synthetic posterior: units 0-2 collapsed to the prior (mu = 0, sigma = 1: no variance, no KL), units 3-5
+    copy an input-dependent value with sigma = 0.5 (variance and KL both well above 0.01). Both counts say 3."""
+    torch.manual_seed(2)
+    vae = build_model(ModelConfig("vae", 6, (32,), (32,)))
+    x = mnist5k.test_images[::25]
+    with torch.no_grad():
+        vae.fc_mu.weight[:3].zero_()
+        vae.fc_mu.bias[:3].zero_()
+        vae.fc_mu.weight[3:] *= 10
+        vae.fc_logvar.weight.zero_()
+        vae.fc_logvar.bias[:3] = 0.0
+        vae.fc_logvar.bias[3:] = 2 * torch.log(torch.tensor(0.5))
+    metrics = evaluate(vae, x)
+    assert metrics["active_units_cov"] == metrics["active_units"] == 3.0
+    units = unit_activity(vae, x)
+    assert units["kl"][:3].abs().max() < 1e-6 and units["mean_variance"][:3].max() < 1e-10
+    with pytest.raises(TypeError, match="VAE"):
+        unit_activity(build_model(ModelConfig("ae", 2, (8,), (8,))), x)
 
 
 def test_table_text_exactly():

@@ -163,19 +163,30 @@ def test_sweep_explorer_shows_the_models_images_numbers_and_place_on_the_rate_di
     assert np.array_equal(artists["prior"].get_array(), explorers.grid_array(entry.prior_samples, nrow=10))
     assert artists["recon"].get_clim() == (0, 1) and artists["recon"].get_cmap().name == "gray"
     m = entry.metrics
-    assert list(artists["current"].get_data()[0]) == [m["kl"]] and list(artists["current"].get_data()[1]) == [m["bce"]]
+    assert list(artists["current"].get_data()[0]) == [m["kl"]]
+    assert list(artists["current"].get_data()[1]) == [m["distortion"]]
     readout = explorer.readout.value
-    for text in (f"MSE {m['mse']:.4f} per pixel", f"reconstruction {m['bce']:.1f} nats", f"KL {m['kl']:.2f} nats",
-                 f"negative ELBO {m['neg_elbo']:.1f} nats", f"active units {int(m['active_units'])} of 2"):
+    for text in (f"MSE {m['mse']:.4f} per pixel", f"distortion D {m['distortion']:.1f} nats (sampled z",
+                 f"{m['bce']:.1f} at z = mu", f"rate R = KL {m['kl']:.2f} nats",
+                 f"negative ELBO D + R {m['neg_elbo']:.1f} nats", f"active units {int(m['active_units_cov'])} of 2",
+                 f"{int(m['active_units'])} by KL > 0.01 nats"):
         assert text in readout
     assert all(label.get_visible() for label in artists["row_labels"]) and artists["missing"].get_text() == ""
-    # one line per latent dimension, beta increasing along it: (KL, BCE) of each trained VAE
+    # one line per latent dimension, beta increasing along it: (rate, distortion) = the evaluate() keys "kl" and
+    # "distortion" (sampled z) of each trained VAE
     ax_rd = explorer.fig.axes[2]
     lines = {line.get_label(): line for line in ax_rd.get_lines()}
     by_beta = [tiny_sweep.vae(2, b).metrics for b in (0.5, 1.0)]
     assert list(lines["latent 2"].get_xdata()) == [m["kl"] for m in by_beta]
-    assert list(lines["latent 2"].get_ydata()) == [m["bce"] for m in by_beta]
+    assert list(lines["latent 2"].get_ydata()) == [m["distortion"] for m in by_beta]
     assert list(lines["latent 16"].get_xdata()) == [tiny_sweep.vae(16, 1.0).metrics["kl"]]
+    assert list(lines["latent 16"].get_ydata()) == [tiny_sweep.vae(16, 1.0).metrics["distortion"]]
+    assert "sampled z" in ax_rd.get_ylabel() and "nats / image" in ax_rd.get_xlabel()
+    # the shown dimension's line is drawn again on top, its points labelled with their betas
+    assert list(artists["shown_curve"].get_xdata()) == [m["kl"] for m in by_beta]
+    labels = [label for label in artists["beta_labels"] if label.get_text()]
+    assert [label.get_text() for label in labels] == ["β=0.5", "β=1"]
+    assert [label.xy for label in labels] == [(m["kl"], m["distortion"]) for m in by_beta]
     kls = [e.metrics["kl"] for e in tiny_sweep.vaes.values()]
     assert ax_rd.get_xscale() == ("log" if max(kls) / min(kls) > 30 else "linear")
 
@@ -185,10 +196,11 @@ def test_sweep_explorer_blanks_the_panels_where_no_model_is(tiny_sweep):
     artists = explorer._artists
     assert (artists["recon"].get_array() == 1).all() and (artists["prior"].get_array() == 1).all()
     assert not any(label.get_visible() for label in artists["row_labels"])
-    assert list(artists["current"].get_data()[0]) == [] and artists["current_text"].get_text() == ""
+    assert list(artists["current"].get_data()[0]) == [] and list(artists["shown_curve"].get_xdata()) == []
+    assert not any(label.get_text() for label in artists["beta_labels"])
     assert "No model trained at latent dimension 32, beta 4." in artists["missing"].get_text()
     assert "This run has latent {2, 16} x beta {0.5, 1}." in artists["missing"].get_text()
-    assert "(3 of 42 grid positions)" in explorer.readout.value
+    assert f"(3 of {6 * 9} grid positions)" in explorer.readout.value
 
 
 def test_sweep_explorer_starts_at_the_first_trained_position_without_latent_16_beta_1(tiny_sweep):
@@ -410,3 +422,89 @@ def test_latent_map_default_beta_without_beta_1_is_the_largest(tiny_sweep):
     assert explorer.limit == 3.0 and explorer.grid_images.shape == (15 * 30 + 2, 15 * 30 + 2)
     png = PIL.Image.open(io.BytesIO(bytes(explorer.image.value)))
     assert png.size == (int(10.5 * explorers.DPI), int(3.7 * explorers.DPI))
+
+
+def _boxes(places, points, sizes):
+    boxes = []
+    for ((dx, dy), ha, va), (x, y), (w, h) in zip(places, points, sizes):
+        x0 = x + dx - {"right": w, "center": w / 2, "left": 0}[ha]
+        y0 = y + dy - (h if va == "top" else 0)
+        boxes.append((x0, y0, x0 + w, y0 + h))
+    return boxes
+
+
+def test_place_labels_keeps_the_labels_of_a_flat_crowded_line_apart():
+    """Five points 10 points apart on a flat line, labels 22 x 9 points (a flat stretch of the 2-D VAE's line): no
+    two label boxes overlap, no label covers a point, and a lone point gets the first choice (below left)."""
+    points = [(100.0 + 10 * i, 100.0) for i in range(5)]
+    sizes = [(22.0, 9.0)] * 5
+    dots = [(x - 4, y - 4, x + 4, y + 4) for x, y in points]
+    boxes = _boxes(explorers.place_labels(points, sizes, dots), points, sizes)
+    for i, a in enumerate(boxes):
+        assert all(explorers._overlap(a, dot) == 0 for dot in dots)
+        assert all(explorers._overlap(a, b) == 0 for b in boxes[i + 1:])
+    assert explorers.place_labels([(50.0, 50.0)], [(20.0, 8.0)]) == [explorers.LABEL_PLACES[0]]
+    # inside the bounds: a point in the lower left corner gets its label above right
+    place = explorers.place_labels([(2.0, 2.0)], [(20.0, 8.0)], bounds=(0.0, 0.0, 200.0, 200.0))
+    assert place == [((5, 5), "left", "bottom")]
+    assert explorers._overlap((0, 0, 2, 3), (1, 1, 5, 5)) == 2 and explorers._overlap((0, 0, 1, 1), (2, 2, 3, 3)) == 0
+
+
+# (rate, distortion) in nats per image of a reference run: latent 2 (a flat, crowded line) and 16 (a steep one)
+REFERENCE_POINTS = {
+    2: [(43.1, 155.9), (12.91, 156.5), (8.89, 156.6), (6.6, 159.2), (5.49, 159.7), (4.26, 161.3), (3.12, 167.4),
+        (1.91, 177.9), (0.58, 197.7)],
+    16: [(427.98, 101.9), (44.15, 103.8), (29.03, 109.1), (20.23, 113.8), (11.82, 124.9), (8.39, 134.6),
+         (5.34, 147.5), (1.73, 182.1), (0.44, 200.8)],
+}
+
+
+def test_the_beta_labels_of_the_shown_line_do_not_overlap_on_the_figure(tiny_sweep):
+    """With the whole grid's betas and a reference run's rate-distortion values, no two beta labels of the shown
+    line overlap, whichever model of it is shown."""
+    models, metrics = [], []
+    for d, points in REFERENCE_POINTS.items():
+        for beta, (rate, distortion) in zip(latent_sweep.BETAS, points):
+            models.append((_model("vae", d, 0), BetaVAEObjective(beta)))
+            metrics.append({"kl": rate, "distortion": distortion, "bce": distortion, "mse": 0.03,
+                            "neg_elbo": rate + distortion, "active_units_cov": d, "active_units": d})
+    sweep = latent_sweep.Sweep.from_models(models, tiny_sweep.test_images[:12], tiny_sweep.test_labels[:12],
+                                           metrics)  # fmt: skip
+    for d in REFERENCE_POINTS:
+        for beta in (0.0, 1.0, 16.0):
+            explorer = explorers.SweepExplorer(sweep, latent_dim=d, beta=beta)
+            renderer = explorer.canvas.get_renderer()
+            labels = [label for label in explorer._artists["beta_labels"] if label.get_text()]
+            assert len(labels) == len(latent_sweep.BETAS)
+            boxes = [label.get_window_extent(renderer) for label in labels]
+            for i, box in enumerate(boxes):
+                assert not any(box.overlaps(other) for other in boxes[i + 1:]), (d, beta, labels[i].get_text())
+
+
+def test_unit_activity_plot_draws_both_definitions_per_beta_sorted_by_variance(tiny_sweep):
+    fig = explorers.plot_unit_activity(tiny_sweep, 2)
+    ax_var, ax_kl = fig.axes[:2]
+    for ax in (ax_var, ax_kl):
+        assert ax.get_yscale() == "log" and "nats" in ax_kl.get_ylabel()
+        threshold = [line for line in ax.get_lines() if line.get_label() == "threshold 0.01"]
+        assert len(threshold) == 1 and list(threshold[0].get_ydata()) == [0.01, 0.01]
+    curves = [line for line in ax_var.get_lines() if line.get_label().startswith("β")]
+    assert [line.get_label() for line in curves] == [
+        f"β = {b:g}: {int(tiny_sweep.vae(2, b).metrics['active_units_cov'])} active" for b in (0.5, 1.0)]
+    for line, beta in zip(curves, (0.5, 1.0)):
+        entry = tiny_sweep.vae(2, beta)
+        order = torch.argsort(entry.unit_variance, descending=True)
+        np.testing.assert_allclose(line.get_ydata(), entry.unit_variance[order].clamp_min(1e-6).numpy())
+    kl_curves = [line for line in ax_kl.get_lines() if line.get_label().startswith("β")]
+    entry = tiny_sweep.vae(2, 1.0)
+    order = torch.argsort(entry.unit_variance, descending=True)
+    np.testing.assert_allclose(kl_curves[1].get_ydata(), entry.unit_kl[order].clamp_min(1e-6).numpy())
+    assert ax_var.get_ylim() == ax_kl.get_ylim()
+    plt.close(fig)
+    fig = explorers.plot_unit_activity(tiny_sweep, 2, betas=[1.0])
+    assert len([line for line in fig.axes[0].get_lines() if line.get_label().startswith("β")]) == 1
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no VAE of latent dimension 2 at beta 4"):
+        explorers.plot_unit_activity(tiny_sweep, 2, betas=[1.0, 4.0])
+    with pytest.raises(ValueError, match="latent dimension 32"):
+        explorers.plot_unit_activity(tiny_sweep, 32)

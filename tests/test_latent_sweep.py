@@ -49,12 +49,42 @@ def test_a_sweep_model_holds_its_encodings_reconstructions_and_prior_samples(tin
 
 def test_the_table_has_one_row_per_model_and_dashes_where_a_metric_does_not_apply(tiny_sweep):
     lines = tiny_sweep.table().splitlines()
-    assert lines[0].split() == ["model", "MSE/pixel", "BCE", "nats", "KL", "nats", "-ELBO", "active"]
+    assert lines[0].split() == ["model", "MSE/pixel", "D", "nats", "BCE(z=mu)", "R=KL", "nats", "-ELBO", "active",
+                                "active(KL)"]
     vae, ae = lines[2], lines[3]
     m = tiny_sweep.vae(2, 1.0).metrics
-    assert vae.startswith("VAE latent 2, beta 1") and f"{m['mse']:.4f}" in vae and f"{m['kl']:.2f}" in vae
-    assert vae.split()[-1] == f"{int(m['active_units'])}/2"
-    assert ae.startswith("AE latent 16") and ae.split()[-3:] == ["-", "-", "-"]
+    assert vae.startswith("VAE latent 2, beta 1")
+    assert vae.split()[-7:] == [f"{m['mse']:.4f}", f"{m['distortion']:.1f}", f"{m['bce']:.1f}", f"{m['kl']:.2f}",
+                                f"{m['neg_elbo']:.1f}", f"{int(m['active_units_cov'])}/2",
+                                f"{int(m['active_units'])}/2"]
+    assert ae.startswith("AE latent 16") and ae.split()[-7:-5] == [f"{tiny_sweep.ae(16).metrics['mse']:.4f}", "-"]
+    assert ae.split()[-4:] == ["-", "-", "-", "-"]
+
+
+def test_each_vae_holds_its_units_activity_and_names_its_collapsed_units(tiny_sweep):
+    entry = tiny_sweep.vae(2, 1.0)
+    with torch.no_grad():
+        mu, logvar = entry.model.encode(tiny_sweep.test_images)
+    torch.testing.assert_close(entry.unit_variance, mu.var(0, correction=0), rtol=1e-4, atol=1e-8)
+    torch.testing.assert_close(entry.unit_kl, (0.5 * (mu**2 + logvar.exp() - logvar - 1)).mean(0))
+    assert entry.collapsed_units() == [u for u in range(2) if mu[:, u].var(correction=0) <= 0.01]
+    assert tiny_sweep.ae(16).unit_variance is None and tiny_sweep.ae(16).collapsed_units() is None
+    # units with the given variances: 1 and 3 collapsed
+    entry = latent_sweep.SweepModel(entry.model, entry.objective, {"kl": 1.5, "active_units_cov": 2,
+                                    "active_units": 3}, mu, mu, mu, torch.tensor([0.5, 0.01, 0.02, 0.0]),
+                                    torch.zeros(4))  # fmt: skip
+    assert entry.collapsed_units() == [1, 3]
+
+
+def test_the_units_table_lists_each_beta_with_both_counts_and_the_collapsed_units(tiny_sweep):
+    lines = tiny_sweep.units_table(2).splitlines()
+    assert lines[0].split()[:4] == ["beta", "R=KL", "nats", "active"]
+    assert [line.split()[0] for line in lines[2:]] == ["1"]  # one VAE of latent dimension 2
+    m, entry = tiny_sweep.vae(2, 1.0).metrics, tiny_sweep.vae(2, 1.0)
+    collapsed = ", ".join(map(str, entry.collapsed_units())) or "none"
+    assert lines[2].split(maxsplit=4) == ["1", f"{m['kl']:.2f}", f"{int(m['active_units_cov'])}/2",
+                                          f"{int(m['active_units'])}/2", collapsed]
+    assert len(tiny_sweep.units_table(3).splitlines()) == 2  # no model: the header alone
 
 
 def test_spec_validates_its_grid():
@@ -62,7 +92,7 @@ def test_spec_validates_its_grid():
         latent_sweep.SweepSpec("mnist-5k", (2,), (-1.0,))
     with pytest.raises(ValueError, match="latent_dim"):
         latent_sweep.SweepSpec("mnist-5k", (0,), (1.0,))
-    assert len(latent_sweep.SweepSpec("mnist", latent_sweep.LATENT_DIMS, latent_sweep.BETAS).members()) == 43
+    assert len(latent_sweep.SweepSpec("mnist", latent_sweep.LATENT_DIMS, latent_sweep.BETAS).members()) == 6 * 9 + 1
 
 
 # --- the cache ---------------------------------------------------------------------------------------------
@@ -94,6 +124,8 @@ def test_sweep_trains_once_then_loads_from_the_cache(tmp_path, monkeypatch, tiny
     second = latent_sweep.train_or_load(spec, tiny_data, progress=False, verbose=False)
     assert _actions(second) == ["loaded", "loaded"]
     assert second.vae(2, 1.0).metrics == pytest.approx(first.vae(2, 1.0).metrics)
+    assert second.vae(2, 1.0).metrics == pytest.approx(
+        latent_sweep.evaluate(second.vae(2, 1.0).model, tiny_data.test_images, seed=spec.seed))
     torch.testing.assert_close(second.vae(2, 1.0).test_codes, first.vae(2, 1.0).test_codes)
     torch.testing.assert_close(second.ae(2).test_codes, first.ae(2).test_codes)
     with pytest.raises(ValueError, match="sweep spec is for"):
@@ -146,18 +178,23 @@ def test_default_spec_is_a_corner_in_fast_mode_and_the_grid_otherwise(monkeypatc
     monkeypatch.setattr(config, "MODE", "fast")
     fast = latent_sweep.default_spec()
     assert (fast.dataset, fast.latent_dims, fast.betas, fast.epochs, fast.batch_size, fast.lr) == (
-        "mnist-5k", (2, 16), (0.5, 1.0), 10, 128, 2e-3)
+        "mnist-5k", (2, 16), (0.5, 1.0, 8.0), 10, 128, 2e-3)
+    assert len(fast.members()) == 2 * 3 + 1  # small: CI trains it
+    grid = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
     monkeypatch.setattr(config, "MODE", "reference")
     reference = latent_sweep.default_spec()
     assert (reference.dataset, reference.latent_dims, reference.betas, reference.epochs, reference.batch_size) == (
-        "mnist-5k", (2, 3, 4, 8, 16, 32), (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0), 30, 128)
+        "mnist-5k", (2, 3, 4, 8, 16, 32), grid, 30, 128)
+    # the stored run covers the whole grid the sliders offer
+    assert [name for name, _, _ in reference.members()][:-1] == [
+        f"vae_z{d}_beta{b:g}" for d in latent_sweep.LATENT_DIMS for b in latent_sweep.BETAS]
     monkeypatch.setattr(config, "MODE", "full")
     full = latent_sweep.default_spec()
     assert (full.dataset, full.latent_dims, full.betas, full.epochs, full.batch_size) == (
-        "mnist", (2, 3, 4, 8, 16, 32), (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0), 20, 256)
+        "mnist", (2, 3, 4, 8, 16, 32), grid, 20, 256)
     assert full.describe() == ("sweep on mnist: VAEs with latent dim [2, 3, 4, 8, 16, 32] x beta "
-                               "[0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0] and AEs with latent dim [16] (43 models), "
-                               "20 epochs each, batch 256, Adam lr 0.002, seed 0")
+                               "[0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] and AEs with latent dim [16] "
+                               "(55 models), 20 epochs each, batch 256, Adam lr 0.002, seed 0")
 
 
 def test_members_are_named_by_their_grid_position():
@@ -279,3 +316,34 @@ def test_train_or_load_trains_each_member_with_its_own_objective_name_and_seed(t
     assert "[ 1/2] trained" in out and float(out.rsplit("; ", 1)[1].removesuffix(" s wall\n")) < 600
     entry = sweep.vae(2, 0.5)
     assert torch.equal(entry.prior_samples, latent_sweep.sample_prior(entry.model, 20, seed=2))
+
+
+def test_loaded_metrics_are_measured_again_with_the_current_evaluation(tmp_path, monkeypatch, tiny_data):
+    """Metrics stored in a checkpoint by older evaluation code (here: one key only) are not what the sweep shows."""
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path))
+    spec = _spec()
+    latent_sweep.train_or_load(spec, tiny_data, progress=False, verbose=False)
+    from course_lib.checkpoints import read_checkpoint
+
+    (vae_file,) = spec.folder.glob("vae_*.pt")
+    payload = read_checkpoint(vae_file)
+    payload["metrics"] = {"kl": -1.0}
+    torch.save(payload, vae_file)
+    loaded = latent_sweep.train_or_load(spec, tiny_data, progress=False, verbose=False)
+    assert _actions(loaded) == ["loaded", "loaded"]
+    entry = loaded.vae(2, 1.0)
+    assert entry.metrics == pytest.approx(latent_sweep.evaluate(entry.model, tiny_data.test_images, seed=spec.seed))
+    assert {"distortion", "active_units_cov", "active_units"} <= set(entry.metrics)
+
+
+def test_grid_table_puts_a_metric_at_its_beta_row_and_latent_dimension_column():
+    torch.manual_seed(0)
+    models = [(build_model(ModelConfig("vae", d, (8,), (8,))), BetaVAEObjective(b)) for d, b in ((3, 2.0), (2, 0.5))]
+    images, labels = torch.rand(12, 1, 28, 28), torch.arange(12) % 10
+    sweep = latent_sweep.Sweep.from_models(models, images, labels, metrics=[{"kl": 1.25}, {"kl": 2.5}])
+    assert sweep.grid_table("kl", ".2f").splitlines() == [
+        "beta   d=2   d=3",
+        "----  ----  ----",
+        "0.5   2.50     -",
+        "2        -  1.25",
+    ]

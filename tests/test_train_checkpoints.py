@@ -509,6 +509,9 @@ def test_fingerprint_follows_scalars_and_the_training_code(monkeypatch):
     assert fingerprint({}, images) != fingerprint({}, images.flip(-1))  # mirrored digits are other data
     assert fingerprint({}, images) != fingerprint({}, images.transpose(-1, -2))
     assert fingerprint({"a": 1}) != fingerprint({"a": 1}, torch.zeros(3)) != fingerprint({"a": 1}, torch.zeros(4))
+    # other code modules, another fingerprint; the default is TRAINING_CODE as it is at the call
+    assert fingerprint({"a": 1}, torch.tensor(2.0), code_modules=checkpoints.TRAINING_CODE) == base
+    assert fingerprint({"a": 1}, torch.tensor(2.0), code_modules=("course_lib.metrics",)) != base
     monkeypatch.setattr(checkpoints, "TRAINING_CODE", checkpoints.TRAINING_CODE[:-1])  # as if train.py were edited
     assert fingerprint({"a": 1}, torch.tensor(2.0)) != base
 

@@ -4,7 +4,7 @@ Every model goes through :func:`course_lib.checkpoints.train_or_load` under ``ou
 keyed by a fingerprint of its recipe (model config, training config, objective), the data and the training
 code: a changed recipe trains a new model instead of loading a stale one. When the sweep is loaded, everything
 the explorers (:mod:`course_lib.experiments.latent_explorers`) show is computed once (latent means of the test
-set, reconstructions, prior samples, test metrics), so a slider move only redraws.
+set, reconstructions, prior samples, test metrics, per-unit activity), so a slider move only redraws.
 """
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ import torch
 
 from course_lib import checkpoints, config, report
 from course_lib.data import Dataset
-from course_lib.evaluate import encode, evaluate, reconstruct, sample_prior
+from course_lib.evaluate import ACTIVE_UNIT_THRESHOLD, encode, evaluate, reconstruct, sample_prior, unit_activity
 from course_lib.losses import BetaVAEObjective, MSEObjective, Objective
 from course_lib.models import Model, ModelConfig, is_vae
 from course_lib.train import TrainConfig, fit
 
 LATENT_DIMS: tuple[int, ...] = (2, 3, 4, 8, 16, 32)
 """The latent dimensions of the full sweep."""
-BETAS: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
-"""The KL weights of the full sweep (beta = 1 is the plain VAE, beta = 0 an AE with a noisy code)."""
+BETAS: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""The KL weights of the full sweep (beta = 1 is the plain VAE, beta = 0 an AE with a noisy code; at 8 and 16
+most units of the larger latent spaces collapse to the prior)."""
 FAST_LATENT_DIMS: tuple[int, ...] = (2, 16)
-FAST_BETAS: tuple[float, ...] = (0.5, 1.0)
+FAST_BETAS: tuple[float, ...] = (0.5, 1.0, 8.0)
 INTERPOLATION_LATENT_DIM = 16
 """The latent dimension of the AE trained beside the VAEs, for the interpolation explorer."""
 N_SHOWN = 10
@@ -92,7 +93,7 @@ class SweepSpec:
 
 
 def default_spec() -> SweepSpec:
-    """fast: a 2 x 2 corner of the grid on mnist-5k; reference: the whole 6 x 7 grid on mnist-5k; full: on MNIST."""
+    """fast: a 2 x 3 corner of the grid on mnist-5k; reference: the whole 6 x 9 grid on mnist-5k; full: on MNIST."""
     return SweepSpec(
         dataset=config.by_mode(fast="mnist-5k", reference="mnist-5k", full="mnist"),
         latent_dims=config.by_mode(fast=FAST_LATENT_DIMS, reference=LATENT_DIMS, full=LATENT_DIMS),
@@ -121,7 +122,12 @@ def shown_indices(labels: torch.Tensor, n: int = N_SHOWN) -> torch.Tensor:
 
 @dataclass
 class SweepModel:
-    """One trained model (on the CPU) with what the explorers show about it, computed once."""
+    """One trained model (on the CPU) with what the explorers show about it, computed once.
+
+    ``unit_variance`` and ``unit_kl`` (VAEs only, shape (latent_dim,)): each latent unit's variance over the test
+    set of its encoder mean, Var_x(mu_u(x)), and its KL averaged over the test set in nats
+    (:func:`course_lib.evaluate.unit_activity`).
+    """
 
     model: Model
     objective: Objective
@@ -129,6 +135,8 @@ class SweepModel:
     test_codes: torch.Tensor
     reconstructions: torch.Tensor
     prior_samples: torch.Tensor
+    unit_variance: torch.Tensor | None = None
+    unit_kl: torch.Tensor | None = None
 
     @classmethod
     def summarise(
@@ -140,9 +148,10 @@ class SweepModel:
         metrics: dict[str, float] | None = None,
         seed: int = 0,
     ) -> SweepModel:
-        """Encode the test set, reconstruct the ``shown`` images, decode 2 rows of prior samples; metrics
-        not given are measured with :func:`course_lib.evaluate.evaluate`."""
+        """Encode the test set, reconstruct the ``shown`` images, decode 2 rows of prior samples, measure each
+        latent unit's activity (VAEs); metrics not given are measured with :func:`course_lib.evaluate.evaluate`."""
         model = model.cpu().eval()
+        units = unit_activity(model, test_images) if is_vae(model) else {}
         return cls(
             model=model,
             objective=objective,
@@ -150,6 +159,8 @@ class SweepModel:
             test_codes=encode(model, test_images),
             reconstructions=reconstruct(model, test_images[shown]),
             prior_samples=sample_prior(model, 2 * N_SHOWN, seed=seed),
+            unit_variance=units.get("mean_variance"),
+            unit_kl=units.get("kl"),
         )
 
     @property
@@ -166,14 +177,33 @@ class SweepModel:
         weight = "" if self.beta is None else f", beta {self.beta:g}"
         return f"{self.model.config.kind.upper()} latent {self.latent_dim}{weight}"
 
+    def collapsed_units(self) -> list[int] | None:
+        """Indices of the latent units that are inactive by the covariance definition (Var_x mu_u(x) <= 0.01);
+        None for an AE."""
+        if self.unit_variance is None:
+            return None
+        return [int(u) for u in (self.unit_variance <= ACTIVE_UNIT_THRESHOLD).nonzero().flatten()]
+
 
 TABLE_COLUMNS = [
     ("model", "model", "s"),
     ("mse", "MSE/pixel", ".4f"),
-    ("bce", "BCE nats", ".1f"),
-    ("kl", "KL nats", ".2f"),
+    ("distortion", "D nats", ".1f"),
+    ("bce", "BCE(z=mu)", ".1f"),
+    ("kl", "R=KL nats", ".2f"),
     ("neg_elbo", "-ELBO", ".1f"),
     ("active", "active", "s"),
+    ("active_kl", "active(KL)", "s"),
+]
+"""The sweep table: MSE and BCE(z=mu) of the deterministic reconstruction; D (sampled z), R and -ELBO = D + R in
+nats per image; active units by the covariance definition, then by the KL one."""
+
+UNIT_COLUMNS = [
+    ("beta", "beta", "g"),
+    ("kl", "R=KL nats", ".2f"),
+    ("active", "active (Var mu)", "s"),
+    ("active_kl", "active (KL)", "s"),
+    ("collapsed", "collapsed units (Var mu <= 0.01)", "s"),
 ]
 
 
@@ -236,12 +266,37 @@ class Sweep:
     def table(self) -> str:
         """The sweep's test metrics as a text table (one VAE per row, then the AEs)."""
         entries = [self.vaes[k] for k in sorted(self.vaes)] + [self.aes[k] for k in sorted(self.aes)]
-        rows = []
-        for entry in entries:
-            active = entry.metrics.get("active_units")
-            shown_active = None if active is None else f"{int(active)}/{entry.latent_dim}"
-            rows.append({**entry.metrics, "model": entry.name, "active": shown_active})
+        rows = [{**entry.metrics, "model": entry.name, **_active_cells(entry)} for entry in entries]
         return report.table(rows, TABLE_COLUMNS)
+
+    def grid_table(self, key: str, fmt: str = ".1f") -> str:
+        """One test metric of the VAEs over the grid: a row per beta, a column per latent dimension ("-" where
+        this run has no model)."""
+        dims = sorted({d for d, _ in self.vaes})
+        rows = []
+        for beta in sorted({b for _, b in self.vaes}):
+            entries = {d: self.vae(d, beta) for d in dims}
+            rows.append({"beta": beta, **{d: None if e is None else e.metrics[key] for d, e in entries.items()}})
+        return report.table(rows, [("beta", "beta", "g")] + [(d, f"d={d}", fmt) for d in dims])
+
+    def units_table(self, latent_dim: int) -> str:
+        """Per beta at ``latent_dim``: the rate, the active units by both definitions, and which units collapsed."""
+        rows = []
+        for beta in self.betas:
+            entry = self.vae(latent_dim, beta)
+            if entry is not None:
+                collapsed = entry.collapsed_units()
+                shown = ", ".join(map(str, collapsed)) if collapsed else "none"
+                rows.append({"beta": beta, "kl": entry.metrics["kl"], "collapsed": shown, **_active_cells(entry)})
+        return report.table(rows, UNIT_COLUMNS)
+
+
+def _active_cells(entry: SweepModel) -> dict[str, str | None]:
+    """The table's "active" cells of one model: "a/d" by each definition, None for an AE."""
+    return {
+        column: None if entry.metrics.get(key) is None else f"{int(entry.metrics[key])}/{entry.latent_dim}"
+        for column, key in (("active", "active_units_cov"), ("active_kl", "active_units"))
+    }
 
 
 def _trainer(
@@ -270,12 +325,16 @@ def train_or_load(
     verbose: bool = True,
 ) -> Sweep:
     """Every model of ``spec``, loaded from the cache or trained on ``data``'s train split on ``device`` (and
-    cached); test metrics come from the test split. The returned :class:`Sweep` lives on the CPU."""
+    cached); test metrics come from the test split. The returned :class:`Sweep` lives on the CPU.
+
+    The test metrics are measured again on every call (:func:`course_lib.evaluate.evaluate` with the spec's seed,
+    well under a second per model): the metrics stored in a checkpoint were measured by the evaluation code of
+    the day it was trained, which is not part of the fingerprint."""
     if data.name != spec.dataset:
         raise ValueError(f"the sweep spec is for {spec.dataset!r} but the data set is {data.name!r}")
     train_images, test_images = data.train_images.to(device), data.test_images.to(device)
     members = spec.members()
-    models, metrics, log = [], [], []
+    models, log = [], []
     trained = 0
     started = time.perf_counter()
     for i, (name, model_config, objective) in enumerate(members, 1):
@@ -284,12 +343,11 @@ def train_or_load(
         key = spec.cache_key(model_config, objective, data)
         cached = checkpoints.train_or_load(spec.folder, name, key, model_config, train, spec.seed, device)
         models.append((cached.model, objective))
-        metrics.append(cached.metrics)
         trained += cached.message.startswith("trained")
         log.append(f"[{i:>2}/{len(members)}] {cached.message} in {time.perf_counter() - tic:.1f} s")
         if verbose:
             print(log[-1], flush=True)
-    sweep = Sweep.from_models(models, data.test_images, data.test_labels, metrics, seed=spec.seed)
+    sweep = Sweep.from_models(models, data.test_images, data.test_labels, seed=spec.seed)
     sweep.log = log
     if verbose:
         print(
