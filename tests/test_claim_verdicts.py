@@ -1,263 +1,233 @@
-"""Unit tests of course_lib.experiments.claim_verdicts: notebook 07's verdict rules on made-up numbers."""
+"""Unit tests of course_lib.experiments.claim_verdicts: notebook 07's claims, thresholds, statistics and tables,
+on made-up intervals and on features with a known Frechet distance."""
 
 from __future__ import annotations
 
-import inspect
+import math
 
 import pytest
+import torch
 
+from course_lib.compare import Interval, directional_verdict, equivalence_verdict
+from course_lib.evaluate import ACTIVE_UNIT_THRESHOLD
 from course_lib.experiments import claim_verdicts as rules
-from course_lib.experiments.claim_verdicts import THRESHOLDS, Threshold
+from course_lib.experiments.claim_verdicts import THRESHOLDS, Claim, Threshold
+from course_lib.metrics import frechet_distance
+
+ENDS = ("low", "value", "high")
 
 
-def test_every_threshold_is_described_and_used_by_a_rule():
-    source = inspect.getsource(rules)
-    for name, threshold in THRESHOLDS.items():
-        assert threshold.value > 0 and len(threshold.meaning) > 20, name
-        assert f'_limit("{name}")' in source, f"{name} is used by no rule"
+def cells(markdown: str) -> list[list[str]]:
+    """The rows of a Markdown table as lists of cells, the header first (the |---| line left out)."""
+    lines = markdown.splitlines()
+    assert lines[1].startswith("|---|")
+    return [[cell.strip() for cell in line[2:-2].split(" | ")] for line in [lines[0], *lines[2:]]]
 
 
-def test_rules_read_the_registry_when_called(monkeypatch):
-    assert rules.verdict_reconstruction(20.0, 21.5).label == "does not hold"
-    monkeypatch.setitem(THRESHOLDS, "visible_psnr_db", Threshold(2.0, "a laxer eye"))
-    assert rules.verdict_reconstruction(20.0, 21.5).label == "holds"
-    monkeypatch.setitem(THRESHOLDS, "cost_ratio", Threshold(3.0, "a laxer budget"))
-    assert "same cost" in rules.verdict_training_cost(10.0, 20.0).reason
+# --- thresholds ---------------------------------------------------------------------------------------------
 
 
-def test_verdict_labels_validated():
-    with pytest.raises(ValueError):
-        rules.Verdict("maybe", "")
-    assert str(rules.Verdict("holds", "x")) == "holds: x"
+def test_a_threshold_value_must_lie_in_its_range():
+    assert Threshold(0.1, 0.1, 0.2, "u", "r").value == 0.1  # either end of the range is allowed
+    assert Threshold(0.2, 0.1, 0.2, "u", "r").value == 0.2
+    with pytest.raises(ValueError, match=r"a threshold's value must lie in its range, got 0.3 not in \[0.1, 0.2\]"):
+        Threshold(0.3, 0.1, 0.2, "u", "r")
+    with pytest.raises(ValueError, match=r"got 0.05 not in \[0.1, 0.2\]"):
+        Threshold(0.05, 0.1, 0.2, "u", "r")
 
 
-def test_compare_margins():
-    assert rules.compare(0.9, 0.8, True, 0.05) == 1
-    assert rules.compare(0.82, 0.8, True, 0.05) == 0
-    assert rules.compare(0.7, 0.8, True, 0.05) == -1
-    assert rules.compare(0.7, 0.8, False, 0.05) == 1
-    assert rules.compare(10.0, 20.0, False, 0.2, relative=True) == 1
-    assert rules.compare(18.0, 20.0, False, 0.2, relative=True) == 0  # within 20 % of 20
-    assert rules.compare(25.0, 20.0, False, 0.2, relative=True) == -1
-    with pytest.raises(ValueError):
-        rules.compare(float("nan"), 1.0)
+@pytest.mark.parametrize("name", list(THRESHOLDS))
+def test_every_threshold_has_a_range_a_unit_a_reason_and_suits_both_rules(name):
+    t = THRESHOLDS[name]
+    assert 0 < t.low <= t.value <= t.high, name
+    assert t.unit.strip() and len(t.reason) > 20, name
+    for margin in (t.low, t.value, t.high):  # both rules accept every value of the range as a margin
+        assert directional_verdict(Interval(0.0, -10.0, 10.0), margin) == "inconclusive"
+        assert equivalence_verdict(Interval(0.0, -10.0, 10.0), margin) == "inconclusive"
 
 
-def test_verdict_latent_space():
-    assert rules.verdict_latent_space(0.5, 0.9, 0.4, 0.8, 0.5, 0.2).label == "holds"
-    assert rules.verdict_latent_space(0.9, 0.9, 0.8, 0.8, 0.2, 0.2).label == "does not hold"
-    mixed = rules.verdict_latent_space(0.5, 0.9, 0.8, 0.8, 0.2, 0.2)
-    assert mixed.label == "depends" and "ahead on confidence along paths" in mixed.reason
-    # a max step 5 % smaller is within the 10 % smoothness margin
-    assert "not on path smoothness" in rules.verdict_latent_space(0.5, 0.9, 0.4, 0.8, 0.20, 0.19).reason
+def test_thresholds_are_the_numbers_their_reasons_give():
+    assert THRESHOLDS["collapse"].value == ACTIVE_UNIT_THRESHOLD  # Burda et al.'s 0.01, as evaluate counts units
+    assert 0.5 + THRESHOLDS["auroc"].value == pytest.approx(0.7)  # "an AUROC of 0.7 is the usual minimum"
+    assert math.exp(THRESHOLDS["cost_ratio"].value) == pytest.approx(1.25)  # "a quarter more training time"
+    assert math.exp(THRESHOLDS["fld_ratio"].low) == pytest.approx(1.1)  # "differ by up to about 10 %"
+    assert THRESHOLDS["outlier_shift"].value == 0.03 and THRESHOLDS["instability"].value == 0.05  # "3 %", "5 %"
 
 
-def test_verdict_generation():
-    assert rules.verdict_generation(100.0, 20.0, 60.0).label == "holds"
-    assert rules.verdict_generation(100.0, 20.0, 21.0).label == "depends"
-    assert rules.verdict_generation(100.0, 20.0, 10.0).label == "depends"
-    assert rules.verdict_generation(20.0, 19.0, 10.0).label == "does not hold"
+# --- claims and their verdicts ------------------------------------------------------------------------------
 
 
-def test_verdict_anomaly():
-    assert rules.verdict_anomaly(0.80, 0.90).label == "holds"
-    assert "better than" in rules.verdict_anomaly(0.80, 0.90).reason
-    assert "about as good as" in rules.verdict_anomaly(0.90, 0.91).reason
-    assert "worse than" in rules.verdict_anomaly(0.95, 0.80).reason
-    assert rules.verdict_anomaly(0.90, 0.60).label == "does not hold"
-    assert "neither" in rules.verdict_anomaly(0.60, 0.60).reason
+def test_a_directional_claim_takes_the_directional_verdict_at_the_threshold():
+    interval = Interval(0.25, 0.05, 0.4)
+    claim = rules.directional("anomaly", "the VAE detects anomalies better", "AUROC difference", interval, "auroc",
+                              note="held-out digits")
+    assert (claim.key, claim.article, claim.measure, claim.interval, claim.threshold, claim.note) == (
+        "anomaly", "the VAE detects anomalies better", "AUROC difference", interval, "auroc", "held-out digits")
+    # auroc: 0.2 (0.1-0.3). The interval excludes 0 and 0.25 reaches 0.1 and 0.2; at 0.3 the estimate falls short
+    # while the interval reaches past it.
+    assert claim.verdict == "holds" == directional_verdict(interval, 0.2)
+    assert list(claim.sensitivity().items()) == [("low", "holds"), ("value", "holds"), ("high", "inconclusive")]
+    t = THRESHOLDS["auroc"]
+    assert claim.sensitivity() == {end: directional_verdict(interval, getattr(t, end)) for end in ENDS}
+    assert claim.flips is True
+    stable = rules.directional("a", "b", "c", Interval(0.5, 0.4, 0.6), "auroc")
+    assert stable.sensitivity() == dict.fromkeys(ENDS, "holds") and stable.flips is False and stable.note == ""
+    against = rules.directional("a", "b", "c", Interval(-0.3, -0.5, -0.1), "auroc")
+    assert against.verdict == "does not hold" and against.flips is False
 
 
-def test_verdict_outliers():
-    assert rules.verdict_outliers(0.20, 0.02).label == "holds"
-    assert rules.verdict_outliers(0.02, 0.03).label == "does not hold"
-    assert "no clear difference" in rules.verdict_outliers(0.02, 0.03).reason
-    assert "VAE moved more" in rules.verdict_outliers(0.0, 0.2).reason
+def test_an_equivalence_claim_takes_the_equivalence_verdict_at_the_threshold():
+    interval = Interval(0.2, -0.3, 0.7)
+    claim = rules.equivalence("reconstruction", "both reconstruct alike", "PSNR difference (dB)", interval,
+                              "visible_db", note="z = mu")
+    assert (claim.key, claim.article, claim.measure, claim.interval, claim.threshold, claim.note) == (
+        "reconstruction", "both reconstruct alike", "PSNR difference (dB)", interval, "visible_db", "z = mu")
+    # visible_db: 1 (0.5-2). [-0.3, 0.7] lies within +-1 and +-2, and straddles +0.5.
+    assert claim.verdict == "holds" == equivalence_verdict(interval, 1.0)
+    assert list(claim.sensitivity().items()) == [("low", "inconclusive"), ("value", "holds"), ("high", "holds")]
+    t = THRESHOLDS["visible_db"]
+    assert claim.sensitivity() == {end: equivalence_verdict(interval, getattr(t, end)) for end in ENDS}
+    assert claim.flips is True
+    # the same interval read as "A beats B by 1 dB" does not hold: the rules differ
+    assert rules.directional("r", "a", "m", interval, "visible_db").verdict == "does not hold"
+    apart = rules.equivalence("r", "a", "m", Interval(3.0, 2.5, 3.5), "visible_db")
+    assert apart.sensitivity() == dict.fromkeys(ENDS, "does not hold") and apart.flips is False
+    assert apart.note == ""
 
 
-def test_verdict_denoising():
-    assert rules.verdict_denoising(12.0, 16.0, 15.0).label == "holds"
-    assert "VAE too" in rules.verdict_denoising(12.0, 16.0, 15.0).reason
-    assert "VAE does not" in rules.verdict_denoising(12.0, 16.0, 12.5).reason
-    assert rules.verdict_denoising(12.0, 12.5, 16.0).label == "does not hold"
+def test_verdicts_read_the_threshold_when_asked(monkeypatch):
+    claim = rules.equivalence("r", "a", "m", Interval(0.2, -0.3, 0.7), "visible_db")
+    monkeypatch.setitem(THRESHOLDS, "visible_db", Threshold(0.5, 0.5, 0.5, "dB", "a stricter eye"))
+    assert claim.verdict == "inconclusive"
+    assert claim.sensitivity() == dict.fromkeys(ENDS, "inconclusive") and claim.flips is False
 
 
-def test_verdict_overfitting():
-    assert rules.verdict_overfitting(0.5, 0.6, 0.1).label == "holds"
-    assert rules.verdict_overfitting(0.1, 0.1, 0.3).label == "does not hold"
-    assert rules.verdict_overfitting(0.1, 0.6, 0.1).label == "depends"
+def test_a_claim_not_measured():
+    claim = rules.not_measured("speed", "VAEs sample faster", "no sampler to time in this course")
+    assert (claim.key, claim.article, claim.measure, claim.interval, claim.threshold, claim.rule, claim.note) == (
+        "speed", "VAEs sample faster", "-", None, None, None, "no sampler to time in this course")
+    assert claim.verdict == "not measured" == rules.NOT_MEASURED
+    assert claim.sensitivity() == {} and claim.flips is False
 
 
-def test_verdict_training_cost():
-    assert rules.verdict_training_cost(10.0, 20.0).label == "holds"
-    assert rules.verdict_training_cost(10.0, 12.5).label == "holds"  # exactly the cost ratio
-    assert "same cost" in rules.verdict_training_cost(10.0, 11.0).reason
-    assert "cheaper" in rules.verdict_training_cost(10.0, 5.0).reason
+def test_a_claim_needs_both_a_rule_and_a_threshold_for_a_verdict():
+    def always(margin: float) -> str:
+        return "holds"
+
+    no_threshold = Claim("k", "a", "m", Interval(1.0, 0.5, 1.5), None, always)
+    no_rule = Claim("k", "a", "m", Interval(1.0, 0.5, 1.5), "auroc", None)
+    for claim in (no_threshold, no_rule):
+        assert claim.verdict == "not measured" and claim.sensitivity() == {} and claim.flips is False
+    both = Claim("k", "a", "m", Interval(1.0, 0.5, 1.5), "auroc", always)
+    assert both.verdict == "holds" and both.sensitivity() == dict.fromkeys(ENDS, "holds")
 
 
-def test_verdict_structure_and_reconstruction():
-    assert rules.verdict_structure(0.80, 0.90, 0.30, 0.10).label == "holds"
-    assert rules.verdict_structure(0.90, 0.90, 0.10, 0.10).label == "does not hold"
-    assert rules.verdict_structure(0.80, 0.90, 0.10, 0.30).label == "depends"
-    assert rules.verdict_reconstruction(20.0, 20.5).label == "holds"
-    bad = rules.verdict_reconstruction(22.0, 18.0)
-    assert bad.label == "does not hold" and "AE is 4.0 dB better" in bad.reason
-    assert "VAE is 4.0 dB better" in rules.verdict_reconstruction(18.0, 22.0).reason
+def test_verdict_labels():
+    assert rules.VERDICT_LABELS == ("holds", "does not hold", "inconclusive", "not measured")
 
 
-def test_compare_at_the_margin_is_a_tie():
-    assert rules.compare(1.5, 1.0, True, 0.5) == 0 and rules.compare(0.5, 1.0, True, 0.5) == 0
-    assert rules.compare(1.5001, 1.0, True, 0.5) == 1 and rules.compare(0.4999, 1.0, True, 0.5) == -1
-    assert rules.compare(-12.0, -10.0, True, 0.1, relative=True) == -1  # the margin is 10 % of |other| = 1
-    assert rules.compare(-10.5, -10.0, True, 0.1, relative=True) == 0
-    assert rules.compare(1.0, 1.0) == 0 and rules.compare(1.0, 0.0) == 1 and rules.compare(0.0, 1.0) == -1
-    with pytest.raises(ValueError, match="cannot compare non-finite values 1.0 and inf"):
-        rules.compare(1.0, float("inf"))
+# --- statistics the bootstrap resamples ---------------------------------------------------------------------
 
 
-def test_verdict_reasons_say_who_is_ahead_on_what():
-    assert str(rules.verdict_latent_space(0.5, 0.9, 0.4, 0.8, 0.5, 0.2)) == (
-        "holds: the VAE is ahead on every measure (confidence along paths, confidence at random points, "
-        "path smoothness)")
-    assert str(rules.verdict_latent_space(0.9, 0.9, 0.8, 0.8, 0.2, 0.2)) == (
-        "does not hold: the VAE is not ahead on any measure (confidence along paths, confidence at random points, "
-        "path smoothness)")
-    assert str(rules.verdict_latent_space(0.5, 0.9, 0.8, 0.8, 0.2, 0.2)) == (
-        "depends: on the measure: the VAE is ahead on confidence along paths, not on confidence at random points, "
-        "path smoothness")
-    # the random-point confidence and the smoothness each decide their own measure
-    assert rules.verdict_latent_space(0.9, 0.9, 0.4, 0.8, 0.2, 0.2).reason.endswith(
-        "ahead on confidence at random points, not on confidence along paths, path smoothness")
-    assert rules.verdict_latent_space(0.9, 0.9, 0.8, 0.8, 0.2, 0.1).reason.endswith(
-        "ahead on path smoothness, not on confidence along paths, confidence at random points")
-    assert str(rules.verdict_overfitting(0.5, 0.6, 0.1)) == (
-        "holds: the VAE (beta = 1) is ahead on every measure (gap vs beta = 0, gap vs AE)")
-    assert rules.verdict_overfitting(0.5, 0.1, 0.1).reason == (
-        "on the measure: the VAE (beta = 1) is ahead on gap vs AE, not on gap vs beta = 0")
-    assert rules.verdict_structure(0.9, 0.9, 0.3, 0.1).reason == (
-        "on the measure: the VAE is ahead on decorrelated units, not on linear-probe accuracy")
+def test_mean_difference_leaves_out_nan_pairs():
+    a = torch.tensor([1.0, float("nan"), 3.0, 4.0])
+    b = torch.tensor([0.5, 2.0, float("nan"), 1.0])
+    assert rules.mean_difference(a, b) == pytest.approx((0.5 + 3.0) / 2)  # pairs 1 and 4 only
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.rand(100, generator=generator), torch.rand(100, generator=generator)
+    value = rules.mean_difference(x, y)
+    assert isinstance(value, float)
+    assert value == pytest.approx(x.double().numpy().mean() - y.double().numpy().mean(), abs=1e-7)
+    assert rules.mean_difference(y, x) == pytest.approx(-value)
 
 
-def test_verdict_generation_reasons_and_margins():
-    assert str(rules.verdict_generation(100.0, 20.0, 60.0)) == (
-        "holds: VAE prior FLD 20 beats the AE from N(0, I) (100) and from a fitted Gaussian (60)")
-    assert str(rules.verdict_generation(100.0, 20.0, 21.0)) == (
-        "depends: on how the AE is sampled: from N(0, I) it fails (FLD 100), from a Gaussian fitted to its codes "
-        "it matches the VAE (FLD 21 vs 20)")
-    assert str(rules.verdict_generation(20.0, 19.0, 10.0)) == (
-        "does not hold: N(0, I) samples: VAE FLD 19 is not clearly below the AE's 20")
-    assert rules.verdict_generation(100.0, 80.0, 1000.0).label == "does not hold"  # 20 % better is within the margin
-    assert rules.verdict_generation(100.0, 79.0, 1000.0).label == "holds"
-    assert rules.verdict_generation(100.0, 50.0, 60.5).label == "holds"  # fitted AE over 20 % worse: a clear loss
-    assert rules.verdict_generation(100.0, 50.0, 60.0).label == "depends"  # exactly 20 % worse: a tie
+def test_relative_shift_difference_compares_relative_changes():
+    # AE: mean 2 -> 3 (x 1.5); VAE: mean 4 -> 5 (x 1.25)
+    ae_clean, ae_shifted = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 4.0])
+    vae_clean, vae_shifted = torch.tensor([4.0, 4.0]), torch.tensor([5.0, 5.0])
+    assert rules.relative_shift_difference(ae_clean, ae_shifted, vae_clean, vae_shifted) == pytest.approx(0.25)
+    assert rules.relative_shift_difference(vae_clean, vae_shifted, ae_clean, ae_shifted) == pytest.approx(-0.25)
+    # the same relative change is no difference, however different the absolute ones (+1 vs +2)
+    assert rules.relative_shift_difference(ae_clean, ae_shifted, vae_clean, torch.tensor([6.0, 6.0])) == (
+        pytest.approx(0.0, abs=1e-7))
+    assert isinstance(rules.relative_shift_difference(ae_clean, ae_shifted, vae_clean, vae_shifted), float)
 
 
-def test_verdict_anomaly_reasons():
-    assert str(rules.verdict_anomaly(0.80, 0.90)) == "holds: VAE AUROC 0.90, better than the AE's 0.80"
-    assert str(rules.verdict_anomaly(0.90, 0.60)) == (
-        "does not hold: the VAE's -ELBO separates the unseen digit poorly (AUROC 0.60 < 0.7); the AE's "
-        "reconstruction error does (0.90)")
-    assert rules.verdict_anomaly(0.60, 0.60).reason.endswith("< 0.7); neither does the AE's (0.60)")
-    assert rules.verdict_anomaly(0.70, 0.70).label == "holds"  # reaching the threshold is useful
-    assert rules.verdict_anomaly(0.70, 0.6999).reason.endswith("the AE's reconstruction error does (0.70)")
-    assert "about as good as" in rules.verdict_anomaly(0.80, 0.83).reason  # within the 0.03 margin
+def gaussian_features(d: int, sigma: float, shift: float = 0.0) -> torch.Tensor:
+    """2d points +-c sigma e_i, moved by ``shift`` in every coordinate: sample mean exactly ``shift``, sample
+    covariance exactly sigma^2 I (c^2 = (2d - 1) / 2)."""
+    eye = torch.eye(d, dtype=torch.float64)
+    return sigma * math.sqrt((2 * d - 1) / 2) * torch.cat([eye, -eye]) + shift
 
 
-def test_verdict_outliers_denoising_and_cost_reasons():
-    assert str(rules.verdict_outliers(0.20, 0.02)) == "holds: test MSE moved +20.0% (AE) vs +2.0% (VAE)"
-    assert str(rules.verdict_outliers(0.0, 0.2)) == (
-        "does not hold: test MSE moved +0.0% (AE) vs +20.0% (VAE); the VAE moved more")
-    assert rules.verdict_outliers(0.04, 0.02).label == "does not hold"  # within the 3-point margin
-    assert "no clear difference" in rules.verdict_outliers(0.04, 0.02).reason
-    assert str(rules.verdict_denoising(12.0, 16.0, 15.0)) == (
-        "holds: AE +4.0 dB, VAE +3.0 dB over the noisy input (the VAE too)")
-    assert str(rules.verdict_denoising(12.0, 12.5, 16.0)) == (
-        "does not hold: AE +0.5 dB, VAE +4.0 dB over the noisy input")
-    assert rules.verdict_denoising(12.0, 13.0, 13.0).reason.endswith("(the VAE too)")  # a gain of exactly 1 dB
-    assert str(rules.verdict_training_cost(10.0, 20.0)) == (
-        "holds: the VAE needs 2.00x the AE's time to the target test MSE")
-    assert str(rules.verdict_training_cost(10.0, 8.0)) == (
-        "does not hold: the VAE needs 0.80x the AE's time to the target test MSE (the VAE is cheaper)")
-    assert rules.verdict_training_cost(10.0, 8.1).reason.endswith("(about the same cost)")
+def test_fld_log_ratio_of_gaussians_with_a_known_frechet_distance():
+    d = 6
+    reference = gaussian_features(d, 1.0)
+    a = gaussian_features(d, 2.0)  # FD to N(0, I): d (2 - 1)^2 = d
+    b = gaussian_features(d, 3.0, shift=0.5)  # FD: |0.5|^2 d + d (3 - 1)^2 = 4.25 d
+    assert frechet_distance(a, reference) == pytest.approx(d, rel=1e-9)
+    assert frechet_distance(b, reference) == pytest.approx(4.25 * d, rel=1e-9)
+    statistic = rules.fld_log_ratio(reference)
+    assert statistic(a, b) == pytest.approx(math.log(d) - math.log(4.25 * d), rel=1e-9)  # b is farther: negative
+    assert statistic(b, a) == pytest.approx(math.log(4.25), rel=1e-9)  # b is farther: positive
+    assert statistic(a, a) == pytest.approx(0.0, abs=1e-12)
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(200, 3, generator=generator), 1 + torch.randn(200, 3, generator=generator)
+    features = torch.randn(200, 3, generator=generator)
+    assert rules.fld_log_ratio(features)(x, y) == pytest.approx(
+        math.log(frechet_distance(x, features)) - math.log(frechet_distance(y, features)))
 
 
-def test_verdict_reconstruction_reasons():
-    assert str(rules.verdict_reconstruction(20.0, 20.5)) == "holds: mean PSNR differs by 0.50 dB (< 1.0 dB)"
-    assert rules.verdict_reconstruction(20.0, 21.0).label == "does not hold"  # a difference of exactly 1 dB shows
-    assert str(rules.verdict_reconstruction(22.0, 18.0)) == (
-        "does not hold: the AE is 4.0 dB better (PSNR 22.0 AE vs 18.0 VAE)")
+# --- tables -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "args, ahead",
-    [
-        ((0.50, 0.54, 0.9, 0.9, 0.2, 0.2), []),  # paths: +0.04 is within the 0.05 confidence margin
-        ((0.50, 0.56, 0.9, 0.9, 0.2, 0.2), ["confidence along paths"]),
-        ((0.9, 0.9, 0.50, 0.54, 0.2, 0.2), []),  # random points: within the margin
-        ((0.9, 0.9, 0.50, 0.56, 0.2, 0.2), ["confidence at random points"]),
-        ((0.9, 0.9, 0.9, 0.9, 0.20, 0.185), []),  # smoothness: 7.5 % smaller is within the 10 % margin
-        ((0.9, 0.9, 0.9, 0.9, 0.20, 0.17), ["path smoothness"]),
-        ((0.9, 0.9, 0.9, 0.9, 0.20, 0.25), []),  # a larger max step is worse, not better
-    ],
-)
-def test_latent_space_measures_each_have_their_margin(args, ahead):
-    verdict = rules.verdict_latent_space(*args)
-    assert verdict.label == ("depends" if ahead else "does not hold")
-    if ahead:
-        assert verdict.reason.startswith(f"on the measure: the VAE is ahead on {ahead[0]}, not on ")
+def example_claims() -> list[Claim]:
+    return [
+        rules.equivalence("reconstruction", "both reconstruct alike", "PSNR difference (dB)",
+                          Interval(0.2, -0.3, 0.7), "visible_db"),
+        rules.directional("anomaly", "the VAE detects anomalies better", "AUROC difference",
+                          Interval(0.5, 0.4, 0.6), "auroc", note="not shown when there is an interval"),
+        rules.not_measured("speed", "VAEs sample faster", "no sampler to time"),
+        rules.directional("generation", "the VAE generates better", "log FLD ratio", Interval(0.3, 0.2, 0.4),
+                          "fld_ratio"),
+    ]
 
 
-def test_combined_reasons_list_every_measure_on_each_side():
-    assert rules.verdict_latent_space(0.5, 0.9, 0.4, 0.8, 0.2, 0.2).reason == (
-        "on the measure: the VAE is ahead on confidence along paths, confidence at random points, not on path "
-        "smoothness")
+def test_summary_table_shows_each_claims_measure_threshold_verdict_and_stability():
+    rows = cells(rules.summary_table(example_claims(), markdown=True))
+    assert rows[0] == ["claim", "the article says", "measured: estimate [95 % interval]",
+                       "threshold (plausible range)", "verdict", "within the range"]
+    assert rows[1:] == [
+        ["reconstruction", "both reconstruct alike", "PSNR difference (dB): 0.2 [-0.3, 0.7]", "1 (0.5-2)", "holds",
+         "flips: inconclusive / holds / holds"],
+        ["anomaly", "the VAE detects anomalies better", "AUROC difference: 0.5 [0.4, 0.6]", "0.2 (0.1-0.3)", "holds",
+         "stable"],
+        ["speed", "VAEs sample faster", "no sampler to time", "-", "not measured", "-"],
+        ["generation", "the VAE generates better", "log FLD ratio: 0.3 [0.2, 0.4]", "0.182 (0.0953-0.405)",
+         "holds", "flips: holds / holds / does not hold"],
+    ]
 
 
-@pytest.mark.parametrize(
-    "args, label",
-    [
-        ((0.5, 0.6, 0.46), "depends"),  # 0.04 smaller than the beta = 0 gap: within the 0.05 margin, so not ahead
-        ((0.5, 0.6, 0.44), "holds"),
-        ((0.49, 0.9, 0.45), "depends"),  # 0.04 smaller than the AE's gap: within the margin
-        ((0.9, 0.9, 0.95), "does not hold"),  # a larger gap is worse
-    ],
-)
-def test_overfitting_gaps_each_have_their_margin(args, label):
-    assert rules.verdict_overfitting(*args).label == label
+def test_summary_table_as_aligned_text():
+    text = rules.summary_table(example_claims())
+    lines = text.splitlines()
+    assert len(lines) == 2 + 4 and not any(line.startswith("|") for line in lines)
+    assert lines[0].startswith("claim") and "within the range" in lines[0]
+    assert lines[2].startswith("reconstruction") and lines[2].endswith("flips: inconclusive / holds / holds")
+    assert lines[3].startswith("anomaly") and lines[3].endswith("stable")
+    assert lines[4].startswith("speed") and "no sampler to time" in lines[4] and lines[4].endswith("-")
+    assert "not measured" in lines[4]
 
 
-@pytest.mark.parametrize(
-    "args, label",
-    [
-        ((0.80, 0.815, 0.1, 0.1), "does not hold"),  # probe +0.015 is within the 0.02 margin
-        ((0.80, 0.83, 0.1, 0.1), "depends"),
-        ((0.8, 0.8, 0.30, 0.285), "does not hold"),  # correlation 0.015 lower: within the 0.02 margin
-        ((0.8, 0.8, 0.30, 0.27), "depends"),
-        ((0.8, 0.8, 0.30, 0.35), "does not hold"),  # more correlated is worse
-    ],
-)
-def test_structure_measures_each_have_their_margin(args, label):
-    assert rules.verdict_structure(*args).label == label
-
-
-def test_generation_lower_fld_is_better_on_both_comparisons():
-    assert rules.verdict_generation(20.0, 100.0, 10.0).label == "does not hold"  # the VAE's FLD is higher
-    assert rules.verdict_generation(100.0, 20.0, 200.0).label == "holds"  # the fitted AE is far worse
-
-
-def test_exact_reasons_of_the_remaining_cases():
-    assert str(rules.verdict_anomaly(0.80, 0.82)) == "holds: VAE AUROC 0.82, about as good as the AE's 0.80"
-    assert str(rules.verdict_anomaly(0.95, 0.80)) == "holds: VAE AUROC 0.80, worse than the AE's 0.95"
-    assert str(rules.verdict_denoising(12.0, 16.0, 12.5)) == (
-        "holds: AE +4.0 dB, VAE +0.5 dB over the noisy input (the VAE does not)")
-    assert str(rules.verdict_outliers(0.04, 0.02)) == (
-        "does not hold: test MSE moved +4.0% (AE) vs +2.0% (VAE); no clear difference")
-    assert str(rules.verdict_reconstruction(21.0, 20.0)) == (
-        "does not hold: the AE is 1.0 dB better (PSNR 21.0 AE vs 20.0 VAE)")
-
-
-def test_the_beta_0_gap_has_its_own_margin_and_bad_labels_are_named():
-    # 0.04 below the beta = 0 gap is within the 0.05 margin (so not ahead there); far below the AE's gap
-    assert rules.verdict_overfitting(0.9, 0.50, 0.46).label == "depends"
-    with pytest.raises(ValueError, match="^unknown verdict 'maybe'; choose one of holds, does not hold, depends$"):
-        rules.Verdict("maybe", "")
+def test_thresholds_table_lists_every_threshold_with_its_range_unit_and_reason():
+    rows = cells(rules.thresholds_table(markdown=True))
+    assert rows[0] == ["threshold", "value", "plausible range", "unit", "why this value"]
+    assert [row[0] for row in rows[1:]] == list(THRESHOLDS)
+    by_name = {row[0]: row for row in rows[1:]}
+    assert by_name["fld_ratio"][1:3] == ["0.182", "0.0953-0.405"]
+    assert by_name["collapse"][1:3] == ["0.01", "0.001-0.1"]
+    for name, t in THRESHOLDS.items():
+        assert by_name[name][3:] == [t.unit, t.reason]
+    text = rules.thresholds_table().splitlines()
+    assert len(text) == 2 + len(THRESHOLDS) and text[0].startswith("threshold")
+    assert [line.split()[0] for line in text[2:]] == list(THRESHOLDS)
