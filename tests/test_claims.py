@@ -483,23 +483,6 @@ def test_moments_are_numpys_and_scipys_per_dimension():
     assert all(torch.isfinite(v).all() for v in constant.values())
 
 
-def test_active_unit_values_are_the_variance_of_the_encoder_mean(mnist5k):
-    model = tiny("vae", latent=6)
-    ignored = [1, 4]
-    with torch.no_grad():  # units 1 and 4: a mean that ignores the image; the others move a lot
-        model.fc_mu.weight.mul_(10.0)
-        model.fc_mu.weight[ignored] = 0.0
-        model.fc_mu.bias[ignored] = 0.3
-    images = mnist5k.test_images[:200]
-    values = claims.active_unit_values(model, images)
-    with torch.no_grad():
-        mu = model.eval().encode(images)[0].double().numpy()
-    assert values.shape == (6,)
-    assert values.tolist() == pytest.approx(np.var(mu, axis=0, ddof=1), rel=1e-5)
-    assert values[ignored].tolist() == [0.0, 0.0]
-    assert (values > 0.01).nonzero().flatten().tolist() == [0, 2, 3, 5]
-
-
 # --- training cost ------------------------------------------------------------------------------------------
 
 

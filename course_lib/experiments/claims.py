@@ -224,12 +224,6 @@ def moments(z: torch.Tensor) -> dict[str, torch.Tensor]:
             "excess kurtosis": (standard.pow(4).mean(0) - 3).float()}
 
 
-def active_unit_values(vae: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Per latent unit, the variance over images of the encoder mean, Cov_x(E_q[z_u | x]) (Burda et al. 2016):
-    a unit whose mean does not move with the input (below 0.01) carries nothing and has collapsed to the prior."""
-    return encode(vae, images).double().var(0).float()
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Training cost: time per epoch, epochs to a target
 # ----------------------------------------------------------------------------------------------------------
