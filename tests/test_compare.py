@@ -187,3 +187,19 @@ def test_t_interval_matches_scipy_and_needs_two_values():
     assert directional_verdict(one) == INCONCLUSIVE
     with pytest.raises(ValueError, match="0.95 only"):
         t_interval(values, level=0.9)
+
+
+def test_t_quantile_table_is_scipys_rounded_to_three_decimals_up_to_20():
+    assert [t_quantile_975(d) for d in range(1, 21)] == [round(stats.t.ppf(0.975, d), 3) for d in range(1, 21)]
+
+
+@pytest.mark.parametrize(("dof", "tolerance"), [(100, 3e-6), (1000, 1.6e-8)])
+def test_t_quantile_expansion_is_within_its_next_order_error(dof, tolerance):
+    # the two-term Cornish-Fisher expansion errs by O(1 / dof^3): 2.6e-6 at 100, 1.3e-8 at 1000
+    assert abs(t_quantile_975(dof) - stats.t.ppf(0.975, dof)) < tolerance
+
+
+def test_mean_spread_of_two_values_and_identical_runs_have_zero_width():
+    assert mean_spread([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+    identical = paired_difference([0.3, 0.4], [0.3, 0.4])
+    assert (identical.mean, identical.half_width, identical.verdict) == (0.0, 0.0, "identical")

@@ -30,9 +30,21 @@ def test_by_mode_picks_the_active_modes_value(monkeypatch, mode):
     ({"COURSE_FAST": "yes", "COURSE_MODE": "fast"}, False, "fast"),
     ({"COURSE_FAST": "0"}, False, "reference"),
     ({"COURSE_FAST": "0", "COURSE_MODE": "full"}, False, "full"),
+    ({"COURSE_FAST": " TRUE "}, False, "fast"),  # any case, any spaces
 ])
 def test_read_mode(environ, cuda, mode):
     assert config.read_mode(environ, cuda=cuda) == mode
+
+
+def test_read_mode_defaults_to_the_process_environment_and_the_cuda_check(monkeypatch):
+    monkeypatch.setenv("COURSE_MODE", "fast")
+    assert config.read_mode(cuda=False) == "fast"
+    monkeypatch.delenv("COURSE_MODE")
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert config.read_mode({}) == "full"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert config.read_mode({}) == "reference"
 
 
 @pytest.mark.parametrize(("environ", "message"), [

@@ -17,6 +17,9 @@ def test_matches_numbers_tensors_predicates_and_the_rest():
     assert matches(0.1 + 0.2, 0.3) and not matches(0.31, 0.3)
     assert matches(torch.eye(2), torch.eye(2) * (1 + 1e-9)) and not matches(torch.eye(2), torch.ones(2, 2))
     assert not matches(torch.ones(3), torch.ones(1, 3))  # shapes must agree
+    # a tensor on either side is compared as tensors: within tolerance, and shapes must agree
+    assert matches(torch.tensor(1.0, dtype=torch.float64), 1.0 + 1e-9) and matches(1.0 + 1e-9, torch.tensor(1.0))
+    assert not matches(torch.ones(1), 1.0) and not matches(torch.tensor(0.5), 0.6)
     assert matches(4, lambda a: a % 2 == 0) and not matches(3, lambda a: a % 2 == 0)
     assert matches({"a": (1, 2)}, {"a": (1, 2)}) and not matches("8", 8)
     assert not matches(True, 1) and matches(False, False)
