@@ -288,3 +288,21 @@ EXERCISES["07.3"] = Exercise(
     hint="holds needs the interval to exclude 0 (low > 0) and the estimate to reach the threshold; does not hold "
     "needs the whole interval below the threshold (high < 0.02).",
 )
+
+EXERCISES["08.1"] = Exercise(
+    solution="(7 + 2 * 2 - 5) // 2 + 1",
+    wrong="7 // 2",
+    hint="the output side is floor((n + 2p - k) / s) + 1 with n = 7, k = 5, s = 2, p = 2: padding adds p on both "
+    "sides before the kernel slides.",
+)
+EXERCISES["08.2"] = Exercise(
+    solution="beyond.CONV_WIDTHS[1] * (beyond.CONV_WIDTHS[0] * 4 * 4 + 1)",
+    wrong="beyond.CONV_WIDTHS[1] * beyond.CONV_WIDTHS[0] * 4 * 4",
+    hint="C_out (C_in k^2 + 1): every output channel has a k x k kernel per input channel, and one bias.",
+)
+EXERCISES["08.3"] = Exercise(
+    solution="((512 * 512 * 3) / (64 * 64 * 4)) / ((28 * 28) / (2 * 7 * 7))",
+    wrong="(512 / 64) / (28 / 7)",
+    hint="count all the numbers: height x width x channels of the image over those of its latent, for each model; "
+    "the side ratios alone forget the channels (3 in, 4 out for SD; 1 in, 2 out here).",
+)

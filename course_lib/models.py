@@ -1,4 +1,5 @@
-"""Fully connected AE and VAE built from a small config, with presets that reproduce the seed article.
+"""AE and VAE built from a small config: fully connected (the seed article's, with presets that reproduce it) or
+convolutional, with a latent vector or a spatial latent (channels x 7 x 7, as Stable Diffusion's autoencoder).
 
 Module names follow the article's code (``encoder``, ``decoder``, and ``fc_mu`` / ``fc_logvar`` for the VAE),
 so a state_dict of the article's models loads into the matching preset.
@@ -19,15 +20,21 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
 }
 KINDS = ("ae", "vae")
+ARCHITECTURES = ("mlp", "conv")
 PIXELS = 28 * 28
+GRID = 7  # a convolutional model's feature maps: 28 x 28 -> 14 x 14 -> 7 x 7
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """What defines an AE or VAE: hidden widths, latent dimension, activation, batch norm.
+    """What defines an AE or VAE: architecture, hidden widths, latent dimension, activation, batch norm.
 
-    ``encoder_widths`` are the hidden layers from the 784 pixels towards the latent code,
+    ``architecture="mlp"``: ``encoder_widths`` are the hidden layers from the 784 pixels towards the latent code,
     ``decoder_widths`` those from the code back to the 784 pixels (which end in a sigmoid).
+    ``architecture="conv"``: ``encoder_widths`` are the channels of the two stride-2 convolutions (28 -> 14 -> 7),
+    ``decoder_widths`` those of the two transposed ones (7 -> 14 -> 28). With ``spatial_latent`` the code is a
+    ``latent_dim // 49`` x 7 x 7 feature map (flattened to ``latent_dim`` values outside the model), otherwise a
+    vector made from the 7 x 7 maps by a linear layer.
     """
 
     kind: str
@@ -36,6 +43,8 @@ class ModelConfig:
     decoder_widths: tuple[int, ...] = (64, 128)
     activation: str = "relu"
     batch_norm: bool = False
+    architecture: str = "mlp"
+    spatial_latent: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -47,8 +56,25 @@ class ModelConfig:
         widths = (*self.encoder_widths, *self.decoder_widths)
         if any(not isinstance(w, int) or w < 1 for w in widths):
             raise ValueError(f"layer widths must be integers >= 1, got {widths}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; choose 'mlp' or 'conv'")
+        if self.architecture == "conv" and (len(self.encoder_widths) != 2 or len(self.decoder_widths) != 2):
+            raise ValueError("a conv model needs two encoder and two decoder widths (28 -> 14 -> 7 and back)")
+        if self.spatial_latent and (self.architecture != "conv" or self.latent_dim % GRID**2):
+            raise ValueError(f"a spatial latent needs architecture='conv' and latent_dim a multiple of {GRID**2} "
+                             f"(channels x {GRID} x {GRID}), got {self.architecture!r} and {self.latent_dim}")
         object.__setattr__(self, "encoder_widths", tuple(self.encoder_widths))
         object.__setattr__(self, "decoder_widths", tuple(self.decoder_widths))
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """The code's shape for one image: ``(latent_dim,)``, or ``(channels, 7, 7)`` for a spatial latent."""
+        return (self.latent_dim // GRID**2, GRID, GRID) if self.spatial_latent else (self.latent_dim,)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """What the encoder reads for one image: 784 values (MLP) or a 1 x 28 x 28 image (conv)."""
+        return (PIXELS,) if self.architecture == "mlp" else (1, 28, 28)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so a checkpoint loads with ``weights_only=True``."""
@@ -74,11 +100,47 @@ def _mlp(widths: list[int], activation: str, batch_norm: bool) -> list[nn.Module
     return layers
 
 
+def _conv(c_in: int, c_out: int, config: ModelConfig, transposed: bool = False) -> list[nn.Module]:
+    """A stride-2 convolution (halves the side) or transposed convolution (doubles it), (batch norm,) activation."""
+    conv = (nn.ConvTranspose2d if transposed else nn.Conv2d)(c_in, c_out, 4, stride=2, padding=1)
+    return [conv, *([nn.BatchNorm2d(c_out)] if config.batch_norm else []), ACTIVATIONS[config.activation]()]
+
+
+def _encoder_body(config: ModelConfig) -> tuple[list[nn.Module], int]:
+    """The encoder's hidden layers, and the number of features (MLP, flattened maps) or channels (spatial
+    latent) they end in."""
+    if config.architecture == "mlp":
+        widths = [PIXELS, *config.encoder_widths]
+        return _mlp(widths, config.activation, config.batch_norm), widths[-1]
+    c1, c2 = config.encoder_widths
+    layers = [*_conv(1, c1, config), *_conv(c1, c2, config)]  # 1 x 28 x 28 -> c1 x 14 x 14 -> c2 x 7 x 7
+    return (layers, c2) if config.spatial_latent else ([*layers, nn.Flatten()], c2 * GRID**2)
+
+
+def _latent_head(config: ModelConfig, features: int) -> nn.Module:
+    """From the encoder's features to ``latent_dim`` numbers: a linear layer, or for a spatial latent a 1 x 1
+    convolution to its channels (flattened)."""
+    if config.spatial_latent:
+        return nn.Sequential(nn.Conv2d(features, config.latent_shape[0], 1), nn.Flatten())
+    return nn.Linear(features, config.latent_dim)
+
+
 def _decoder(config: ModelConfig) -> nn.Sequential:
-    widths = [config.latent_dim, *config.decoder_widths]
-    return nn.Sequential(
-        *_mlp(widths, config.activation, config.batch_norm), nn.Linear(widths[-1], PIXELS), nn.Sigmoid()
-    )
+    """From ``latent_dim`` numbers to pixel probabilities (a sigmoid at the end)."""
+    if config.architecture == "mlp":
+        widths = [config.latent_dim, *config.decoder_widths]
+        return nn.Sequential(
+            *_mlp(widths, config.activation, config.batch_norm), nn.Linear(widths[-1], PIXELS), nn.Sigmoid()
+        )
+    c1, c2 = config.decoder_widths
+    if config.spatial_latent:  # the code's channels x 7 x 7 -> c1 x 7 x 7
+        start = [nn.Unflatten(1, config.latent_shape), nn.Conv2d(config.latent_shape[0], c1, 3, padding=1),
+                 *([nn.BatchNorm2d(c1)] if config.batch_norm else []), ACTIVATIONS[config.activation]()]
+    else:  # the code vector -> c1 x 7 x 7
+        start = [*_mlp([config.latent_dim, c1 * GRID**2], config.activation, config.batch_norm),
+                 nn.Unflatten(1, (c1, GRID, GRID))]
+    return nn.Sequential(*start, *_conv(c1, c2, config, transposed=True), *_conv(c2, c2, config, transposed=True),
+                         nn.Conv2d(c2, 1, 3, padding=1), nn.Sigmoid())  # 7 -> 14 -> 28, then to one channel
 
 
 class AutoEncoder(nn.Module):
@@ -89,14 +151,12 @@ class AutoEncoder(nn.Module):
         if config.kind != "ae":
             raise ValueError("AutoEncoder needs a config of kind 'ae'")
         self.config = config
-        widths = [PIXELS, *config.encoder_widths]
-        self.encoder = nn.Sequential(
-            *_mlp(widths, config.activation, config.batch_norm), nn.Linear(widths[-1], config.latent_dim)
-        )
+        body, features = _encoder_body(config)
+        self.encoder = nn.Sequential(*body, _latent_head(config, features))
         self.decoder = _decoder(config)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.reshape(-1, PIXELS))
+        return self.encoder(x.reshape(-1, *self.config.input_shape))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).reshape(-1, 1, 28, 28)
@@ -113,14 +173,14 @@ class VariationalAutoEncoder(nn.Module):
         if config.kind != "vae":
             raise ValueError("VariationalAutoEncoder needs a config of kind 'vae'")
         self.config = config
-        widths = [PIXELS, *config.encoder_widths]
-        self.encoder = nn.Sequential(*_mlp(widths, config.activation, config.batch_norm))
-        self.fc_mu = nn.Linear(widths[-1], config.latent_dim)
-        self.fc_logvar = nn.Linear(widths[-1], config.latent_dim)
+        body, features = _encoder_body(config)
+        self.encoder = nn.Sequential(*body)
+        self.fc_mu = _latent_head(config, features)
+        self.fc_logvar = _latent_head(config, features)
         self.decoder = _decoder(config)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder(x.reshape(-1, PIXELS))
+        h = self.encoder(x.reshape(-1, *self.config.input_shape))
         return self.fc_mu(h), self.fc_logvar(h)
 
     @staticmethod

@@ -537,3 +537,19 @@ def test_sample_pixel_images_defaults():
     unet, schedule = D.PixelUNet((8, 8, 8)), D.NoiseSchedule(20)
     assert torch.equal(D.sample_pixel_images(unet, schedule, 2, 2), D.sample_pixel_images(unet, schedule, 2, 2, seed=0,
                                                                                            eta=0.0))
+
+
+def test_latent_conv_net_denoises_flattened_spatial_latents_and_sees_the_whole_map():
+    torch.manual_seed(0)
+    net = D.LatentConvNet((3, 7, 7), width=16, depth=2)
+    z, t = torch.randn(4, 147), torch.tensor([0, 10, 100, 999])
+    out = net(z, t)
+    assert out.shape == z.shape and net.latent_dim == 147
+    assert not torch.allclose(net(z, torch.full((4,), 500)), out)  # the noise level matters
+    moved = z.reshape(4, 3, 7, 7).clone()
+    moved[:, :, 0, 0] += 1.0
+    reach = (net(moved.flatten(1), t) - out).abs().reshape(4, 3, 7, 7)
+    assert (reach[:, :, 6, 6] > 0).all()  # 6 convolutions of 3 x 3 span the 7 x 7 map, corner to corner
+    for bad in ((147,), (3, 7), (0, 7, 7)):
+        with pytest.raises(ValueError, match="latent_shape must be"):
+            D.LatentConvNet(bad)

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from course_lib.diffusion import NoiseSchedule, PixelUNet, flops_per_image
+from course_lib.diffusion import LatentConvNet, NoiseSchedule, PixelUNet, flops_per_image
 from course_lib.experiments import pixel_vs_latent as E
 from course_lib.experiments.judging import Judge
 from course_lib.losses import BetaVAEObjective
 from course_lib.measure import Timing, count_flops
 from course_lib.metrics import DigitClassifier
-from course_lib.models import build_model, preset_config
+from course_lib.models import ModelConfig, build_model, preset_config
 from course_lib.train import IMPROVED_BETA, RECIPES, fit
 
 TINY = E.RaceSettings((1, 3), (1, 3, 6), ae_epochs=1, n_samples=6, ddim_steps=2, speed_batches=(2,),
@@ -36,7 +36,7 @@ def test_settings_check_their_snapshots_and_describe_themselves():
 
 
 def test_autoencoder_has_the_improved_model_and_beta_without_rotations_or_scheduler(images):
-    vae, seconds = E.train_autoencoder("vae", images, epochs=2, seed=3)
+    vae, seconds = E.train_autoencoder(E.autoencoder_config("vae"), images, epochs=2, seed=3)
     torch.manual_seed(3)
     expected = build_model(preset_config("seed-improved-vae"))
     recipe = RECIPES["seed-improved"].replace(epochs=2, batch_size=E.BATCH_SIZE, seed=3, rotation_degrees=0.0,
@@ -73,6 +73,31 @@ def test_latent_side_charges_its_autoencoder_and_is_cached(images, tmp_path):
     ae = E.train_latent_side(images, TINY, tmp_path, "ae", seed=1)
     assert ae.message.startswith("trained") and ae.scaler.shift != 0.0  # an AE's codes are centred
     assert side.sample(NoiseSchedule(10), 4, 2).shape == (4, 1, 28, 28)
+
+
+def test_a_spatial_latent_races_with_a_conv_denoiser_under_its_own_cache_key(images, tmp_path):
+    config = ModelConfig("vae", 2 * 49, (4, 8), (8, 4), architecture="conv", spatial_latent=True)
+    side = E.train_latent_side(images, TINY, tmp_path, config, seed=1)
+    assert side.name == "spatial latent" and isinstance(side.denoiser, LatentConvNet)
+    assert side.denoiser.latent_shape == (2, 7, 7) and side.autoencoder.config == config
+    again = E.train_latent_side(images, TINY, tmp_path, config, seed=1)
+    assert again.message.startswith("loaded spatial-latent-vae_") and torch.equal(weights(again.denoiser),
+                                                                                 weights(side.denoiser))
+    wider = ModelConfig("vae", 2 * 49, (4, 16), (8, 4), architecture="conv", spatial_latent=True)
+    assert E.train_latent_side(images, TINY, tmp_path, wider, seed=1).message.startswith("trained")
+    assert side.sample(NoiseSchedule(10), 3, 2).shape == (3, 1, 28, 28)
+    assert E.autoencoder_config("ae") == preset_config("seed-improved-ae") and E.autoencoder_config(config) is config
+
+
+def test_the_racers_start_from_their_seed():
+    torch.manual_seed(0)
+    unet = PixelUNet((16, 32, 64))
+    assert torch.equal(weights(E.pixel_denoiser("cpu", seed=0)), weights(unet))
+    assert not torch.equal(weights(E.pixel_denoiser("cpu", seed=1)), weights(unet))
+    mlp = E.latent_denoiser(preset_config("seed-improved-vae"), "cpu", seed=0)
+    assert (mlp.latent_dim, mlp.inp.out_features, len(mlp.blocks)) == (16, 128, 3)
+    conv = E.latent_denoiser(ModelConfig("ae", 196, (4, 8), (8, 4), architecture="conv", spatial_latent=True), "cpu")
+    assert (conv.latent_shape, conv.stem.out_channels, len(conv.blocks)) == ((4, 7, 7), 32, 2)
 
 
 class CountingJudge:

@@ -158,8 +158,10 @@ def test_model_config_normalises_and_round_trips_plain_data():
     assert config.encoder_widths == (32, 16) and config.decoder_widths == (16, 32) and hash(config)
     plain = config.to_dict()
     assert plain == {"kind": "vae", "latent_dim": 3, "encoder_widths": [32, 16], "decoder_widths": [16, 32],
-                     "activation": "gelu", "batch_norm": True}
+                     "activation": "gelu", "batch_norm": True, "architecture": "mlp", "spatial_latent": False}
     assert ModelConfig.from_dict(plain) == config and plain["encoder_widths"] == [32, 16]  # input left alone
+    older = {k: v for k, v in plain.items() if k not in ("architecture", "spatial_latent")}  # saved before conv
+    assert ModelConfig.from_dict(older) == config
     with pytest.raises(ValueError, match="latent_dim must be an integer >= 1, got 2.0"):
         ModelConfig("ae", 2.0)
     with pytest.raises(ValueError, match=r"layer widths must be integers >= 1, got \(8, 4.5\)"):
@@ -265,3 +267,70 @@ def test_per_image_losses_keep_images_apart():
 
 def test_layers_one_unit_wide_are_allowed():
     assert count_parameters(build_model(ModelConfig("ae", 1, (1,), (1,)))) == (784 + 1) + 2 + 2 + (784 + 784)
+
+
+# ---- Convolutional models (notebook 08) ----
+def conv_config(kind="ae", latent_dim=16, spatial=False, batch_norm=False):
+    return ModelConfig(kind, latent_dim, (16, 32), (32, 16), "leaky_relu", batch_norm, "conv", spatial)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(architecture="cnn"), "unknown architecture 'cnn'"),
+        (dict(architecture="conv", encoder_widths=(8, 16, 32)), "two encoder and two decoder widths"),
+        (dict(architecture="conv", decoder_widths=(8,)), "two encoder and two decoder widths"),
+        (dict(spatial_latent=True, latent_dim=98), "a spatial latent needs architecture='conv'"),
+        (dict(architecture="conv", spatial_latent=True, latent_dim=50), "latent_dim a multiple of 49"),
+    ],
+)
+def test_invalid_conv_configs_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**({"kind": "vae", "latent_dim": 16, "encoder_widths": (8, 16), "decoder_widths": (16, 8)}
+                       | kwargs))
+
+
+def test_conv_models_map_images_to_codes_and_back():
+    images = torch.rand(5, 1, 28, 28)
+    for config, shape in ((conv_config("ae"), (16,)), (conv_config("vae", 4 * 49, spatial=True), (4, 7, 7))):
+        model = build_model(config).eval()
+        code = model.encode(images)
+        mu = code[0] if config.kind == "vae" else code
+        assert config.latent_shape == shape and mu.shape == (5, config.latent_dim)
+        out = model.decode(mu)
+        assert out.shape == (5, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
+    assert conv_config().input_shape == (1, 28, 28) and ModelConfig("ae", 3).input_shape == (784,)
+
+
+def test_conv_ae_parameter_count_is_its_layers():
+    # conv 1->16 (4x4) + conv 16->32 (4x4) + linear 32*49->16 | linear 16->32*49 + convT 32->16 + convT 16->16 (4x4)
+    # + conv 16->1 (3x3), each with its bias
+    expected = (16 * 16 + 16) + (16 * 32 * 16 + 32) + (32 * 49 * 16 + 16) + (16 * 32 * 49 + 32 * 49) \
+        + (32 * 16 * 16 + 16) + (16 * 16 * 16 + 16) + (16 * 9 + 1)
+    assert count_parameters(build_model(conv_config())) == expected == 72721
+
+
+def test_a_spatial_code_is_local_and_a_vector_code_is_not():
+    """Changing the spatial code at its top-left position leaves the bottom-right of the image alone; changing one
+    unit of a vector code changes every part of the image."""
+    torch.manual_seed(0)
+    spatial = build_model(conv_config("ae", 2 * 49, spatial=True)).eval()
+    z = torch.randn(1, 2, 7, 7)
+    moved = z.clone()
+    moved[0, :, 0, 0] += 3.0
+    with torch.no_grad():
+        before, after = spatial.decode(z.flatten(1)), spatial.decode(moved.flatten(1))
+    changed = (after - before).abs()[0, 0] > 1e-6
+    assert changed[:4, :4].any() and not changed[14:, 14:].any()
+    images = torch.rand(1, 1, 28, 28)
+    edited = images.clone()
+    edited[0, 0, :4, :4] = 1 - edited[0, 0, :4, :4]
+    with torch.no_grad():
+        codes = (spatial.encode(edited) - spatial.encode(images)).abs().reshape(2, 7, 7) > 1e-6
+    assert codes[:, 0, 0].any() and not codes[:, 4:, 4:].any()
+    vector = build_model(conv_config("ae", 16)).eval()
+    unit = torch.zeros(1, 16)
+    unit[0, 0] = 3.0
+    with torch.no_grad():
+        changed = (vector.decode(unit) - vector.decode(torch.zeros(1, 16))).abs()[0, 0] > 1e-6
+    assert changed[:4, :4].any() and changed[24:, 24:].any()

@@ -587,3 +587,14 @@ def test_fingerprint_ignores_key_order_and_takes_any_plain_value():
 
     assert fingerprint({"a": 1, "b": {"c": 2, "d": 3}}) == fingerprint({"b": {"d": 3, "c": 2}, "a": 1})
     assert fingerprint({"where": Path("x")}) == fingerprint({"where": "x"})  # anything else as its text
+
+
+def test_a_conv_model_round_trips_through_a_safe_checkpoint(tmp_path):
+    config = ModelConfig("vae", 2 * 49, (4, 8), (8, 4), "leaky_relu", True, "conv", spatial_latent=True)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    save_checkpoint(tmp_path / "conv.pt", model, {"neg_elbo": 1.0})
+    loaded, payload = load_checkpoint(tmp_path / "conv.pt", expected=config)
+    images = torch.rand(3, 1, 28, 28)
+    assert loaded.config == config and payload["metrics"] == {"neg_elbo": 1.0}
+    assert torch.equal(loaded.eval().encode(images)[0], model.encode(images)[0])

@@ -1,12 +1,19 @@
 """Denoising diffusion (DDPM) in pixel space and in an autoencoder's latent space.
 
 - ``schedule``: the noise schedule, the forward process q(x_t | x_0), the DDPM and DDIM samplers.
-- ``denoisers``: eps_theta(x_t, t) with a sinusoidal time embedding: a pixel U-Net and a latent MLP.
+- ``denoisers``: eps_theta(x_t, t) with a sinusoidal time embedding: a pixel U-Net, a latent MLP, a latent conv net.
 - ``training``: the epsilon-prediction loss and training for a number of steps, with snapshots.
 - ``spaces``: pixels in [-1, 1], latents standardised by one scale factor, and sampling images from each.
 """
 
-from course_lib.diffusion.denoisers import LatentMLP, PixelUNet, TimeEmbedding, flops_per_image, timestep_embedding
+from course_lib.diffusion.denoisers import (
+    LatentConvNet,
+    LatentMLP,
+    PixelUNet,
+    TimeEmbedding,
+    flops_per_image,
+    timestep_embedding,
+)
 from course_lib.diffusion.schedule import SCHEDULES, NoiseSchedule, ddim_sample, ddpm_sample
 from course_lib.diffusion.spaces import (
     LatentScaler,
@@ -21,6 +28,7 @@ __all__ = [
     "SCHEDULES",
     "Snapshot",
     "DiffusionHistory",
+    "LatentConvNet",
     "LatentMLP",
     "LatentScaler",
     "NoiseSchedule",

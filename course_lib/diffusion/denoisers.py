@@ -1,4 +1,5 @@
-"""The networks eps_theta(x_t, t) that predict the added noise: a small U-Net for pixels, an MLP for latents.
+"""The networks eps_theta(x_t, t) that predict the added noise: a small U-Net for pixels, an MLP for latent
+vectors, a small convolutional network for spatial latents (channels x 7 x 7).
 
 Both receive t through a sinusoidal time embedding, so one set of weights denoises at every noise level.
 """
@@ -121,6 +122,31 @@ class LatentMLP(nn.Module):
         for block in self.blocks:
             h = block(h, temb)
         return self.out(h)
+
+
+class LatentConvNet(nn.Module):
+    """eps_theta(z_t, t) for spatial latents, given flattened as ``latent_dim`` values: a convolution in,
+    residual blocks at the latent's own resolution (no down-sampling: 7 x 7 is small), a convolution out."""
+
+    def __init__(self, latent_shape: Sequence[int], width: int = 64, depth: int = 2, time_dim: int = 64) -> None:
+        super().__init__()
+        if len(latent_shape) != 3 or min(latent_shape) < 1 or width < 1 or depth < 1:
+            raise ValueError(f"latent_shape must be (channels, height, width) >= 1 and width, depth >= 1, got "
+                             f"{tuple(latent_shape)}, {width}, {depth}")
+        self.latent_shape = tuple(latent_shape)
+        self.latent_dim = math.prod(latent_shape)
+        self.time_embedding = TimeEmbedding(time_dim)
+        self.stem = nn.Conv2d(latent_shape[0], width, 3, padding=1)
+        self.blocks = nn.ModuleList(ResBlock(width, width, time_dim) for _ in range(depth))
+        self.out = nn.Sequential(nn.GroupNorm(math.gcd(8, width), width), nn.SiLU(),
+                                 nn.Conv2d(width, latent_shape[0], 3, padding=1))
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        temb = self.time_embedding(t)
+        h = self.stem(z.reshape(-1, *self.latent_shape))
+        for block in self.blocks:
+            h = block(h, temb)
+        return self.out(h).reshape(z.shape)
 
 
 def flops_per_image(model: nn.Module, item_shape: Sequence[int]) -> int:

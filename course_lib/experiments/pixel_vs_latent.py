@@ -24,6 +24,7 @@ from course_lib.config import by_mode, output_dir, pick_device, seed_everything
 from course_lib.data import IMAGE_SHAPE, load_dataset
 from course_lib.diffusion import (
     DiffusionHistory,
+    LatentConvNet,
     LatentMLP,
     LatentScaler,
     NoiseSchedule,
@@ -97,7 +98,7 @@ class Side:
     autoencoder, its training seconds and the scaler of its latents."""
 
     name: str
-    denoiser: PixelUNet | LatentMLP
+    denoiser: PixelUNet | LatentMLP | LatentConvNet
     history: DiffusionHistory
     autoencoder: Model | None = None
     autoencoder_seconds: float = 0.0
@@ -115,21 +116,32 @@ class Side:
         return sample_latent_images(self.denoiser, schedule, self.autoencoder, self.scaler, n, steps, seed=seed)
 
 
-def build_denoisers(latent_dim: int, device: torch.device | str, seed: int = 0) -> tuple[PixelUNet, LatentMLP]:
-    """The two racers, each initialised from ``seed``: a U-Net with 16, 32, 64 channels and an MLP of three
-    blocks 128 wide on ``latent_dim`` values."""
+def pixel_denoiser(device: torch.device | str, seed: int = 0) -> PixelUNet:
+    """The pixel racer, initialised from ``seed``: a U-Net with 16, 32, 64 channels."""
     torch.manual_seed(seed)
-    unet = PixelUNet(channels=(16, 32, 64)).to(device)
-    torch.manual_seed(seed)
-    return unet, LatentMLP(latent_dim, width=128, depth=3).to(device)
+    return PixelUNet(channels=(16, 32, 64)).to(device)
 
 
-def train_autoencoder(kind: str, images: torch.Tensor, epochs: int, seed: int = 0) -> tuple[Model, float]:
-    """The improved AE or VAE (preset ``seed-improved-<kind>``, beta = IMPROVED_BETA for the VAE), trained with
-    ``fit`` at the denoisers' batch size and without the improved recipe's rotations and learning-rate scheduler,
-    so that neither side of the race gets a trick the other lacks; returns it and its training seconds."""
+def latent_denoiser(autoencoder: ModelConfig, device: torch.device | str, seed: int = 0) -> LatentMLP | LatentConvNet:
+    """The latent racer for ``autoencoder``'s codes, initialised from ``seed``: an MLP of three blocks 128 wide
+    on a latent vector; on a spatial latent, a conv net of two residual blocks 32 channels wide."""
     torch.manual_seed(seed)
-    model = build_model(preset_config(f"seed-improved-{kind}")).to(images.device)
+    if autoencoder.spatial_latent:
+        return LatentConvNet(autoencoder.latent_shape, width=32, depth=2).to(device)
+    return LatentMLP(autoencoder.latent_dim, width=128, depth=3).to(device)
+
+
+def autoencoder_config(autoencoder: str | ModelConfig) -> ModelConfig:
+    """``"ae"`` or ``"vae"``: the article's improved preset of that kind; a :class:`ModelConfig` as it is."""
+    return autoencoder if isinstance(autoencoder, ModelConfig) else preset_config(f"seed-improved-{autoencoder}")
+
+
+def train_autoencoder(config: ModelConfig, images: torch.Tensor, epochs: int, seed: int = 0) -> tuple[Model, float]:
+    """The AE or VAE of ``config`` (a VAE with beta = IMPROVED_BETA), trained with ``fit`` at the denoisers' batch
+    size and without the improved recipe's rotations and learning-rate scheduler, so that neither side of the
+    race gets a trick the other lacks; returns it and its training seconds."""
+    torch.manual_seed(seed)
+    model = build_model(config).to(images.device)
     recipe = RECIPES["seed-improved"].replace(epochs=epochs, batch_size=BATCH_SIZE, seed=seed, rotation_degrees=0.0,
                                               plateau_scheduler=False)
     objective = BetaVAEObjective(IMPROVED_BETA) if is_vae(model) else MSEObjective()
@@ -161,7 +173,7 @@ def train_pixel_side(train_images: torch.Tensor, settings: RaceSettings, folder:
     """The pixel U-Net trained on the images in [-1, 1] up to its last snapshot; loaded from ``folder`` when this
     training (settings, seed, data, code) ran before."""
     device = train_images.device
-    unet, _ = build_denoisers(1, device, seed)
+    unet = pixel_denoiser(device, seed)
     spec = {"side": "pixel", "snapshots": settings.pixel_snapshots, "T": settings.timesteps, "seed": seed,
             "batch": BATCH_SIZE, "lr": LR, "device": device.type}
     path = folder / f"pixel_{fingerprint(spec, train_images, code_modules=RACE_CODE)}.pt"
@@ -179,34 +191,38 @@ def train_pixel_side(train_images: torch.Tensor, settings: RaceSettings, folder:
 
 
 def train_latent_side(
-    train_images: torch.Tensor, settings: RaceSettings, folder: Path, kind: str = "vae", seed: int = 0
+    train_images: torch.Tensor, settings: RaceSettings, folder: Path, autoencoder: str | ModelConfig = "vae",
+    seed: int = 0,
 ) -> Side:
-    """The autoencoder, then the latent MLP on its scaled latents up to its last snapshot; loaded from ``folder``
-    when this training ran before."""
+    """The autoencoder (``"ae"``, ``"vae"`` or a config, see :func:`autoencoder_config`), then its latent denoiser
+    on its scaled latents up to the last latent snapshot; loaded from ``folder`` when this training ran before.
+    The side is called "latent", or "spatial latent" for a spatial code."""
     device = train_images.device
-    config = preset_config(f"seed-improved-{kind}")
-    _, mlp = build_denoisers(config.latent_dim, device, seed)
-    spec = {"side": "latent", "kind": kind, "ae_epochs": settings.ae_epochs, "snapshots": settings.latent_snapshots,
-            "T": settings.timesteps, "seed": seed, "batch": BATCH_SIZE, "lr": LR, "device": device.type}
-    path = folder / f"latent-{kind}_{fingerprint(spec, train_images, code_modules=RACE_CODE)}.pt"
+    config = autoencoder_config(autoencoder)
+    denoiser = latent_denoiser(config, device, seed)
+    name = "spatial latent" if config.spatial_latent else "latent"
+    spec = {"side": name, "autoencoder": config.to_dict(), "ae_epochs": settings.ae_epochs,
+            "snapshots": settings.latent_snapshots, "T": settings.timesteps, "seed": seed, "batch": BATCH_SIZE,
+            "lr": LR, "device": device.type}
+    key = fingerprint(spec, train_images, code_modules=RACE_CODE)
+    path = folder / f"{name.replace(' ', '-')}-{config.kind}_{key}.pt"
     cached = _load(path, device)
     if cached is not None:
-        autoencoder = build_model(ModelConfig.from_dict(cached["ae_config"])).to(device)
-        autoencoder.load_state_dict(cached["ae_state"])
+        model = build_model(ModelConfig.from_dict(cached["ae_config"])).to(device)
+        model.load_state_dict(cached["ae_state"])
         history = _history_from_plain(cached["history"])
-        mlp.load_state_dict(history.snapshots[-1].state)
-        return Side("latent", mlp.eval(), history, autoencoder.eval(), cached["ae_seconds"],
+        denoiser.load_state_dict(history.snapshots[-1].state)
+        return Side(name, denoiser.eval(), history, model.eval(), cached["ae_seconds"],
                     LatentScaler(*cached["scaler"]), f"loaded {path.name}")
-    autoencoder, ae_seconds = train_autoencoder(kind, train_images, settings.ae_epochs, seed)
-    scaler = LatentScaler().fit(encode(autoencoder, train_images), center=not is_vae(autoencoder))
-    scaled = scaler.encode(encode(autoencoder, train_images))
+    model, ae_seconds = train_autoencoder(config, train_images, settings.ae_epochs, seed)
+    scaler = LatentScaler().fit(encode(model, train_images), center=not is_vae(model))
+    scaled = scaler.encode(encode(model, train_images))
     schedule = NoiseSchedule(settings.timesteps, device=device)
-    history = train_diffusion(mlp, schedule, scaled, settings.latent_snapshots[-1], batch_size=BATCH_SIZE, lr=LR,
+    history = train_diffusion(denoiser, schedule, scaled, settings.latent_snapshots[-1], batch_size=BATCH_SIZE, lr=LR,
                               seed=seed, log_every=100, snapshot_steps=settings.latent_snapshots)
-    _save(path, {"ae_config": autoencoder.config.to_dict(), "ae_state": autoencoder.state_dict(),
-                 "ae_seconds": ae_seconds, "scaler": [scaler.scale, scaler.shift],
-                 "history": asdict(history)})
-    return Side("latent", mlp, history, autoencoder.eval(), ae_seconds, scaler, f"trained, saved {path.name}")
+    _save(path, {"ae_config": config.to_dict(), "ae_state": model.state_dict(), "ae_seconds": ae_seconds,
+                 "scaler": [scaler.scale, scaler.shift], "history": asdict(history)})
+    return Side(name, denoiser, history, model.eval(), ae_seconds, scaler, f"trained, saved {path.name}")
 
 
 # ---- Quality against time ----
