@@ -65,11 +65,6 @@ def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, frames: int) -> torc
     return z_start.unsqueeze(1) * (1 - t) + z_end.unsqueeze(1) * t
 
 
-def reconstruction_mse(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Per-pixel MSE of each image's deterministic reconstruction (VAE at z = mu)."""
-    return losses.mse_per_pixel(reconstruct(model, images), images)
-
-
 def _unit_statistics(mus: list[torch.Tensor], unit_kls: list[torch.Tensor]) -> dict[str, torch.Tensor]:
     """Per-unit variance over images of the encoder mean and per-unit KL averaged over images, from batches."""
     mu = torch.cat(mus).double()

@@ -6,7 +6,6 @@ import statistics
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from course_lib.data import Dataset
 from course_lib.evaluate import evaluate

@@ -203,3 +203,22 @@ def test_mean_spread_of_two_values_and_identical_runs_have_zero_width():
     assert mean_spread([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
     identical = paired_difference([0.3, 0.4], [0.3, 0.4])
     assert (identical.mean, identical.half_width, identical.verdict) == (0.0, 0.0, "identical")
+
+
+def test_equivalence_needs_the_interval_strictly_inside_the_margins():
+    assert equivalence_verdict(Interval(0.0, -0.5, 0.5), 1.0) == HOLDS
+    assert equivalence_verdict(Interval(0.0, -1.0, 0.5), 1.0) == INCONCLUSIVE  # touches -margin
+    assert equivalence_verdict(Interval(0.0, -0.5, 1.0), 1.0) == INCONCLUSIVE  # touches +margin
+    assert equivalence_verdict(Interval(-2.0, -3.0, -1.0), 1.0) == DOES_NOT_HOLD  # wholly at or below -margin
+    assert equivalence_verdict(Interval(0.0, -3.0, 0.5), 1.0) == INCONCLUSIVE  # straddles -margin
+
+
+def test_t_interval_of_two_seeds_is_finite_and_of_one_seed_unbounded():
+    two = t_interval([1.0, 3.0])
+    half = stats.t.ppf(0.975, 1) * math.sqrt(2) / math.sqrt(2)  # t(0.975, 1 dof) x sd / sqrt(n)
+    assert two.estimate == 2.0 and two.level == 0.95
+    assert (two.low, two.high) == pytest.approx((2.0 - half, 2.0 + half), rel=1e-3)
+    one = t_interval([5.0])
+    assert (one.estimate, one.low, one.high, one.level) == (5.0, -math.inf, math.inf, 0.95)
+    with pytest.raises(ValueError, match="t_interval supports level 0.95 only"):
+        t_interval([1.0, 2.0], level=0.9)

@@ -29,6 +29,8 @@ def test_course_repo_is_the_default_unless_the_environment_names_another(monkeyp
     assert course_repo() == FORK
     monkeypatch.setenv("COURSE_REPO", "  ")
     assert course_repo() == DEFAULT_COURSE_REPO
+    monkeypatch.setenv("COURSE_REPO", "https://github.com/me/fork-X/")
+    assert course_repo() == "https://github.com/me/fork-X"  # only the trailing slash goes
 
 
 def test_colab_badge_url():

@@ -1,5 +1,7 @@
 """course_lib.experiments.pixel_vs_latent: the race's settings, the cached sides, curves, speed and verdicts."""
 
+import re
+
 import pytest
 import torch
 
@@ -198,3 +200,56 @@ def test_run_measures_the_race_end_to_end(mnist5k, tmp_path, monkeypatch):
     assert len(race.speed) == 1 and set(race.memorisation) == set(race.spreads) == {"pixel", "latent"}
     assert race.verdict.target_fld == min(p.fld for p in race.pixel)
     assert len(list((tmp_path / "06_race").glob("*.pt"))) == 2 and any("judge: test accuracy" in x for x in lines)
+
+
+PIXEL = [E.CurvePoint(250, 34.3, 1260.0), E.CurvePoint(4000, 524.4, 401.2)]
+LATENT = [E.CurvePoint(250, 10.31, 410.4), E.CurvePoint(4000, 16.8, 265.0), E.CurvePoint(32000, 80.4, 145.2)]
+
+
+def test_curve_table_lists_every_snapshot_of_both_sides_by_training_seconds():
+    assert E.curve_table(PIXEL, LATENT) == """\
+side    optimizer steps  training s (AE incl.)       FLD
+------  ---------------  ---------------------  --------
+latent              250                   10.3       410
+latent             4000                   16.8       265
+pixel               250                   34.3  1.26e+03
+latent            32000                   80.4       145
+pixel              4000                    524       401"""
+
+
+def test_equal_steps_table_pairs_the_sides_at_the_steps_they_share():
+    assert E.equal_steps_table(PIXEL, LATENT) == """\
+optimizer steps  pixel: s  pixel: FLD  latent: s (AE incl.)  latent: FLD
+---------------  --------  ----------  --------------------  -----------
+250                  34.3    1.26e+03                  10.3          410
+4000                  524         401                  16.8          265"""
+
+
+def test_speed_table_gives_medians_ranges_ratios_and_flags_overlapping_ranges():
+    rows = [E.SpeedRow(1, 10, Timing((0.0112, 0.0110, 0.0120)), Timing((0.00186, 0.0019, 0.0018)), 12_000_000,
+                       2_000_000),
+            E.SpeedRow(32, 10, Timing((0.02, 0.03, 0.025)), Timing((0.025, 0.01, 0.012)), 1_000_000, 500_000),
+            E.SpeedRow(500, 50, Timing((22.4, 17.3, 24.9)), Timing((0.055, 0.06, 0.05)), 600_000_000, 3_000_000)]
+    cells = [re.split(r"\s{2,}", line.strip()) for line in E.speed_table(rows).splitlines()]
+    assert cells[0] == ["images", "DDIM steps", "pixel s (range)", "latent s (range)", "pixel/latent time",
+                        "pixel/latent FLOPs per image"]
+    assert cells[2:] == [["1", "10", "0.0112 (0.011-0.012)", "0.00186 (0.0018-0.0019)", "6.0x", "6x"],
+                         ["32", "10", "0.025 (0.02-0.03)", "0.012 (0.01-0.025)", "2.1x (ranges overlap)", "2x"],
+                         ["500", "50", "22.4 (17.3-24.9)", "0.055 (0.05-0.06)", "407.3x", "200x"]]
+
+
+def test_reference_table_names_each_reference_and_the_sampling_spread():
+    text = E.reference_table({"floor": 14.76, "reconstructions": 65.7, "prior": 539.2},
+                             {"pixel": (368.0, 399.0, 401.2)})
+    assert text.splitlines()[2:] == [
+        "real test digits (never seen by the judge): the floor                       14.8",
+        "the autoencoder's reconstructions of them: latent diffusion's cap           65.7",
+        "the VAE decoded from N(0, I) samples, no diffusion                           539",
+        "pixel, final weights, 3 sampling seeds                             399 (368-401)",
+    ]
+
+
+def test_settings_check_the_latent_snapshots_too_and_allow_a_first_snapshot_at_step_one():
+    with pytest.raises(ValueError, match=r"latent_snapshots must be increasing step counts >= 1, got \(3, 1\)"):
+        E.RaceSettings((1,), (3, 1), 1, 1, 1, (1,), (1,))
+    assert E.RaceSettings((1,), (1, 2), 1, 1, 1, (1,), (1,)).latent_snapshots == (1, 2)

@@ -87,3 +87,9 @@ def test_show_solution_displays_the_stored_code(monkeypatch, toy):
     monkeypatch.setattr(exercises, "display", shown.append)
     exercises.show_solution(toy)
     assert shown[0].data == "Exercise 99.1, one solution:\n```python\nanswer = x * 2\n```"
+
+
+def test_tensor_answers_use_the_exercise_tolerance_not_torchs_default():
+    close = torch.tensor([1.0 + 5e-6])
+    assert not matches(close, torch.tensor([1.0]), rel_tol=1e-6)  # torch.allclose's own rtol (1e-5) would accept it
+    assert matches(close, torch.tensor([1.0]), rel_tol=1e-5)

@@ -119,3 +119,21 @@ def test_count_flops_passes_keyword_arguments_and_time_repeats_three_times():
     twice = count_flops(lambda x, repeat=1: [x @ w for _ in range(repeat)], torch.ones(2, 4), repeat=2)
     assert twice == 2 * (2 * 2 * 4 * 4)
     assert len(time_repeats(lambda: None)[1].seconds) == 3
+
+
+def test_time_repeats_returns_the_last_result_and_passes_keyword_arguments():
+    calls = []
+
+    def record(x, scale=1):
+        calls.append(x * scale)
+        return len(calls)
+
+    result, timing = time_repeats(record, 2, repeats=3, scale=10)
+    assert result == 3 and calls == [20, 20, 20] and len(timing.seconds) == 3
+    assert time_repeats(record, 1, repeats=1)[0] == 4  # one repeat is allowed
+    with pytest.raises(ValueError, match="repeats must be >= 1, got 0"):
+        time_repeats(record, 1, repeats=0)
+
+
+def test_flops_by_operator_names_operators_without_their_overload():
+    assert flops_by_operator(nn.Linear(4, 3), torch.zeros(2, 4)) == {"addmm": 2 * 2 * 4 * 3}
