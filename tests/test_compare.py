@@ -11,6 +11,7 @@ from course_lib.compare import (
     DOES_NOT_HOLD,
     HOLDS,
     INCONCLUSIVE,
+    Difference,
     Interval,
     bootstrap_interval,
     directional_verdict,
@@ -72,7 +73,7 @@ def test_pairing_removes_the_spread_between_seeds():
 
 
 def test_identical_runs_one_seed_and_bad_input():
-    assert paired_difference([1.0, 2.0], [1.0, 2.0]).verdict == "identical"
+    assert paired_difference([1.0, 2.0], [1.0, 2.0]) == Difference(0.0, 0.0, "identical")
     one = paired_difference([1.0], [0.5])
     assert one.verdict == "one seed: no verdict" and one.half_width == math.inf and one.mean == -0.5
     with pytest.raises(ValueError, match="same number"):

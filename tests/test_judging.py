@@ -36,6 +36,7 @@ def test_load_judge_trains_once_then_loads_and_retrains_when_the_file_is_bad(mni
     monkeypatch.setattr(judging, "train_classifier", lambda *a, **k: trained.append(k) or untrained(*a, **k))
     first = load_judge(data, tmp_path, epochs=1, seed=3)
     assert trained == [{"epochs": 1, "seed": 3}] and first.message.startswith("trained 1 epochs")
+    assert first.reference.equal(split_test(data, 3)[0])  # the halves of the judge's seed
     second = load_judge(data, tmp_path, epochs=1, seed=3)
     assert len(trained) == 1 and second.message.startswith("loaded judge-mnist-5k_")
     assert second.test_accuracy == first.test_accuracy
@@ -88,3 +89,16 @@ def test_memorisation_tells_copies_from_new_images(mnist5k):
     assert fresh.copies < 0.05
     assert fresh.generated_median == pytest.approx(fresh.real_median, rel=0.1)
     assert "median distance" in str(fresh)
+
+
+def test_the_judge_trains_on_the_training_split_into_a_new_folder_and_depends_on_the_data(mnist5k, tmp_path,
+                                                                                          monkeypatch):
+    data, seen = small(mnist5k), []
+    monkeypatch.setattr(judging, "train_classifier", lambda images, labels, **k: seen.append((images, labels)) or
+                        untrained(images, labels, **k))
+    judge = load_judge(data, tmp_path / "a" / "b", epochs=1)  # folders made as needed
+    assert seen[0][0] is data.train_images and seen[0][1] is data.train_labels
+    assert judge.message.startswith("trained") and list((tmp_path / "a" / "b").glob("judge-mnist-5k_*.pt"))
+    other = Dataset(data.name, data.train_images.flip(0), data.train_labels.flip(0), data.test_images,
+                    data.test_labels, data.source)
+    assert load_judge(other, tmp_path / "a" / "b", epochs=1).message.startswith("trained")  # other order, other judge

@@ -19,6 +19,7 @@ from course_lib.metrics import (
     frechet_distance,
     latent_statistics,
     linear_probe,
+    linear_probe_predictions,
     predict_proba,
     roc_curve,
     train_classifier,
@@ -270,3 +271,13 @@ def test_linear_probe_defaults_and_its_weight_penalty():
     # a strong L2 penalty pins the weights at 0: the probe can only guess the most common class
     majority = torch.bincount(test[1]).max().item() / len(test[1])
     assert linear_probe(*train, *test, weight_decay=100.0) <= majority + 0.02
+
+
+def test_the_probes_weight_penalty_shrinks_it_to_the_majority_class():
+    torch.manual_seed(0)
+    codes, test = torch.randn(300, 4), torch.randn(200, 4)
+    labels = (codes[:, 0] > -0.5).long()  # about 70 % ones, decided by the first code value
+    free = linear_probe_predictions(codes, labels, test, weight_decay=0.0)
+    assert (free == (test[:, 0] > -0.5).long()).float().mean() > 0.9
+    crushed = linear_probe_predictions(codes, labels, test, weight_decay=100.0)
+    assert crushed.tolist() == [1] * len(test)  # weights near 0: the bias alone decides, for the majority

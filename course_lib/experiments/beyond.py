@@ -110,11 +110,11 @@ class Trained:
 
 def train_rung(
     rung: Rung, kind: str, data: Dataset, seed: int = 0, folder: str | Path | None = None,
-    progress: bool | None = False,
+    progress: bool | None = None,
 ) -> Trained:
     """The rung's ``kind`` model from ``seed``, trained on the training split and scored on the test split, or
     loaded from ``folder`` (default ``outputs/08_beyond``) when this training (configs, seed, data, code) ran
-    before. ``seconds`` counts training epochs only."""
+    before. ``seconds`` counts training epochs only; ``progress`` as in ``fit`` (a bar outside fast mode)."""
     folder = Path(folder) if folder is not None else output_dir() / FOLDER
     config, recipe, objective = rung.model(kind), rung.train.replace(seed=seed), rung.objective(kind)
     spec = {"model": config.to_dict(), "train": dataclasses.asdict(recipe), "objective": repr(objective)}
