@@ -80,9 +80,6 @@ class Interval:
         if not self.low <= self.high:
             raise ValueError(f"an interval needs low <= high, got [{self.low}, {self.high}]")
 
-    def overlaps(self, other: Interval) -> bool:
-        return self.low <= other.high and other.low <= self.high
-
     def __str__(self) -> str:
         return f"{self.estimate:.3g} [{self.low:.3g}, {self.high:.3g}]"
 
