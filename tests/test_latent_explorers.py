@@ -495,6 +495,7 @@ def test_unit_activity_plot_draws_both_definitions_per_beta_sorted_by_variance(t
         entry = tiny_sweep.vae(2, beta)
         order = torch.argsort(entry.unit_variance, descending=True)
         np.testing.assert_allclose(line.get_ydata(), entry.unit_variance[order].clamp_min(1e-6).numpy())
+        assert list(line.get_xdata()) == [1, 2]  # ranks, largest variance first
     kl_curves = [line for line in ax_kl.get_lines() if line.get_label().startswith("β")]
     entry = tiny_sweep.vae(2, 1.0)
     order = torch.argsort(entry.unit_variance, descending=True)
