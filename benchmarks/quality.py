@@ -60,7 +60,7 @@ def main() -> None:
     conv = {}
     with tempfile.TemporaryDirectory() as folder:  # trained here, never loaded from notebook 08's cache
         for kind in ("ae", "vae"):
-            conv[kind] = beyond.train_rung(conv_rung, kind, data, seed=args.seed, folder=folder)
+            conv[kind] = beyond.train_rung(conv_rung, kind, data, seed=args.seed, folder=folder, progress=False)
             print(f"  conv {kind} ({conv_rung.name}): {conv_epochs} epochs in {conv[kind].seconds:.0f} s")
 
     print(f"\n{'recipe':<10}{'model':<6}{'test metric':<18}{'course_lib':>12}{'reference':>11}{'diff':>9}")
