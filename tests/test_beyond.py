@@ -86,11 +86,13 @@ def test_intervals_are_student_t_over_seeds():
     assert B.seconds(RESULTS, "article", "vae") == [80, 85, 90]
     text = B.ladder_table(RESULTS, [SimpleNamespace(name="article"), SimpleNamespace(name="conv")])
     assert "0.0110 (0.0105-0.0115)" in text and "100 (90-110)" in text and "105.0 (102.5-107.5)" in text
+    one_seed = B.ladder_table([r for r in RESULTS if r.seed == 0], [SimpleNamespace(name="conv")])
+    assert one_seed.splitlines()[2].split()[:2] == ["conv", "0.0110"] and "inf" not in one_seed  # no interval
 
 
 def test_a_goal_needs_the_whole_interval_below_it_and_no_more_time_than_the_article():
     ae, vae = B.goal_verdicts(RESULTS, "conv", "article")
-    assert (ae.kind, ae.goal, ae.article_seconds) == ("ae", 0.012, 100)
+    assert (ae.rung, ae.kind, ae.goal, ae.article_seconds) == ("conv", "ae", 0.012, 100)
     assert ae.quality and ae.in_time and ae.text.startswith("[met] AE mse 0.011")  # slowest seed 100 s = median
     assert not vae.quality and not vae.in_time and vae.text.startswith("[not met]")  # interval up to 107.5; 95 s > 85
     slow = [r if not (r.rung == "conv" and r.kind == "ae" and r.seed == 2) else dataclasses.replace(r, seconds=101)
@@ -109,7 +111,16 @@ def test_the_budget_verdict_compares_at_equal_seconds_within_the_rivals_budget()
     verdict = B.budget_verdict(points((30, 200), (60, 120), (200, 50)), rival, noise=10)
     assert verdict.holds and verdict.spatial.fld == 120 and verdict.rival.fld == 300  # not the rival's later 150
     assert "FLD 120 after 60 s" in verdict.text and "budget: the MLP latent side's 80 s" in verdict.text
+    assert verdict.noise == 10 and verdict.text.startswith("[holds]")
     assert not B.budget_verdict(points((30, 295)), rival, noise=10).holds  # better by less than the noise
-    assert B.budget_verdict(points((5, 900)), rival).holds  # the rival had nothing to show yet
+    tie = B.budget_verdict(points((30, 290)), rival, noise=10)  # better by exactly the noise: not enough
+    assert tie.holds is False and tie.text.startswith("[does not hold]")
+    first = B.budget_verdict(points((5, 900)), rival)
+    assert first.holds and first.rival is None and "the MLP latent side had no snapshot by then" in first.text
+    same_time = B.budget_verdict(points((20, 250)), rival)  # the rival's snapshot at the same seconds counts
+    assert same_time.rival.fld == 300 and same_time.holds
+    at_budget = B.budget_verdict(points((80, 100)), rival)  # a snapshot exactly at the budget is within it
+    assert at_budget.spatial.fld == 100 and at_budget.rival.fld == 150
     late = B.budget_verdict(points((100, 10)), rival)
-    assert not late.holds and late.text.startswith("[inconclusive]") and late.spatial is None
+    assert late.holds is False and late.text.startswith("[inconclusive]") and late.spatial is None
+    assert late.noise == 0.0 and late.rival is None
