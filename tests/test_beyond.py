@@ -6,6 +6,7 @@ import statistics
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from course_lib.data import Dataset
 from course_lib.evaluate import evaluate
@@ -124,3 +125,37 @@ def test_the_budget_verdict_compares_at_equal_seconds_within_the_rivals_budget()
     late = B.budget_verdict(points((100, 10)), rival)
     assert late.holds is False and late.text.startswith("[inconclusive]") and late.spatial is None
     assert late.noise == 0.0 and late.rival is None
+
+
+def weights(model):
+    return torch.cat([v.flatten().float() for v in model.state_dict().values()])
+
+
+def test_rungs_that_differ_only_in_beta_or_seed_are_trained_apart(tiny, tmp_path, monkeypatch):
+    _, _, lr, beta = tiny_rungs()
+    half = B.train_rung(lr, "vae", tiny, seed=1, folder=tmp_path)
+    one = B.train_rung(beta, "vae", tiny, seed=1, folder=tmp_path)  # same model config, beta 1 instead of 0.5
+    assert one.message.startswith("trained") and not torch.equal(weights(one.model), weights(half.model))
+    other_seed = B.train_rung(lr, "vae", tiny, seed=2, folder=tmp_path)
+    assert other_seed.message.startswith("trained") and not torch.equal(weights(other_seed.model),
+                                                                        weights(half.model))
+    assert (half.kind, half.seed) == ("vae", 1) and list(tmp_path.glob("lr-0-002-vae-seed1_*.pt"))
+    shuffled = dataclasses.replace(tiny, train_images=tiny.train_images.flip(0))
+    assert B.train_rung(lr, "vae", shuffled, seed=1, folder=tmp_path).message.startswith("trained")
+    monkeypatch.setenv("COURSE_OUTPUT_DIR", str(tmp_path / "outputs"))
+    default = B.train_rung(lr, "ae", tiny)  # default folder and seed
+    assert default.seed == 0 and list((tmp_path / "outputs" / B.FOLDER).glob("lr-0-002-ae-seed0_*.pt"))
+
+
+def test_conv_config_and_the_rungs_say_what_they_are():
+    spatial = B.conv_config("vae", 98, spatial_latent=True)
+    assert spatial.latent_shape == (2, 7, 7) and not B.conv_config("ae").spatial_latent
+    assert (spatial.encoder_widths, spatial.decoder_widths) == (B.CONV_WIDTHS, B.CONV_WIDTHS[::-1])
+    assert spatial.decoder_widths[0] == spatial.encoder_widths[-1] and spatial.batch_norm is True
+    assert spatial.activation == "leaky_relu" and spatial.architecture == "conv"
+    article, conv, lr, beta = B.ladder()
+    assert [r.name for r in (article, conv, lr, beta)] == ["article's MLPs", "conv", "+ lr 0.002", "+ beta 1"]
+    assert f"{B.ARTICLE_EPOCHS} epochs of batch 1024, beta 0.5" in article.change
+    assert conv.change.startswith(f"convolutions (16, 32 channels) at batch 128 for {B.CONV_EPOCHS} epochs")
+    assert lr.change == "learning rate 0.002 instead of 0.001"
+    assert beta.change == "the VAE trains on the -ELBO it is scored on (beta 1 instead of 0.5)"

@@ -553,3 +553,11 @@ def test_latent_conv_net_denoises_flattened_spatial_latents_and_sees_the_whole_m
     for bad in ((147,), (3, 7), (0, 7, 7)):
         with pytest.raises(ValueError, match="latent_shape must be"):
             D.LatentConvNet(bad)
+    for width, depth in ((0, 2), (16, 0)):
+        with pytest.raises(ValueError, match="width, depth >= 1"):
+            D.LatentConvNet((3, 7, 7), width=width, depth=depth)
+    smallest = D.LatentConvNet((1, 1, 1), width=1, depth=1)  # every size 1 is allowed
+    assert smallest(torch.randn(2, 1), torch.tensor([0, 1])).shape == (2, 1)
+    default = D.LatentConvNet((2, 7, 7))
+    assert (default.stem.out_channels, len(default.blocks)) == (64, 2)
+    assert isinstance(net.out[0], torch.nn.GroupNorm) and net.out[0].num_groups == 8  # gcd(8, 16)

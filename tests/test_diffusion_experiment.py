@@ -98,6 +98,7 @@ def test_the_racers_start_from_their_seed():
     assert not torch.equal(weights(E.pixel_denoiser("cpu", seed=1)), weights(unet))
     assert torch.equal(weights(E.pixel_denoiser("cpu")), weights(unet))  # seed 0 by default
     mlp = E.latent_denoiser(preset_config("seed-improved-vae"), "cpu", seed=0)
+    assert torch.equal(weights(E.latent_denoiser(preset_config("seed-improved-vae"), "cpu")), weights(mlp))
     assert (mlp.latent_dim, mlp.inp.out_features, len(mlp.blocks)) == (16, 128, 3)
     conv = E.latent_denoiser(ModelConfig("ae", 196, (4, 8), (8, 4), architecture="conv", spatial_latent=True), "cpu")
     assert (conv.latent_shape, conv.stem.out_channels, len(conv.blocks)) == ((4, 7, 7), 32, 2)
