@@ -86,7 +86,11 @@ def test_intervals_are_student_t_over_seeds():
                                                                                    rel=1e-4)
     assert B.seconds(RESULTS, "article", "vae") == [80, 85, 90]
     text = B.ladder_table(RESULTS, [SimpleNamespace(name="article"), SimpleNamespace(name="conv")])
-    assert "0.0110 (0.0105-0.0115)" in text and "100 (90-110)" in text and "105.0 (102.5-107.5)" in text
+    assert text == """\
+rung       AE test MSE (95% CI)    AE train s  VAE test -ELBO, nats (95% CI)  VAE train s
+-------  ----------------------  ------------  -----------------------------  -----------
+article  0.0150 (0.0125-0.0175)  100 (90-110)            112.0 (109.5-114.5)   85 (80-90)
+conv     0.0110 (0.0105-0.0115)   99 (95-100)            105.0 (102.5-107.5)   75 (70-95)"""
     one_seed = B.ladder_table([r for r in RESULTS if r.seed == 0], [SimpleNamespace(name="conv")])
     assert one_seed.splitlines()[2].split()[:2] == ["conv", "0.0110"] and "inf" not in one_seed  # no interval
 
