@@ -141,6 +141,19 @@ def test_bootstrap_is_seeded_and_rejects_bad_input():
         Interval(0.0, 1.0, -1.0)
 
 
+def test_bootstrap_over_several_seeds_is_seeded_and_keeps_its_level():
+    groups = [(_normal(30, seed=s),) for s in range(4)]  # four seeds: the seeds themselves are drawn too
+    torch.manual_seed(0)
+    first = bootstrap_interval(groups, _mean, resamples=50, level=0.8, seed=1)
+    torch.manual_seed(1)  # the global generator plays no part
+    assert bootstrap_interval(groups, _mean, resamples=50, level=0.8, seed=1) == first
+    assert first.level == 0.8 and first.low < first.estimate < first.high
+    assert bootstrap_interval(groups, _mean, resamples=2).low <= bootstrap_interval(groups, _mean, resamples=2).high
+    for level in (0.0, 1.0):
+        with pytest.raises(ValueError, match="0 < level < 1"):
+            bootstrap_interval(groups, _mean, level=level)
+
+
 def test_overlapping_intervals_give_inconclusive():
     # Two groups whose intervals overlap: the interval of their difference straddles 0.
     a, b = _normal(40, mean=0.0, seed=6), _normal(40, mean=0.1, seed=7)

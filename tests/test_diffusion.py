@@ -1,6 +1,7 @@
 """course_lib.diffusion: schedule, forward process, denoisers, samplers, training under a budget, latent scaling."""
 
 import math
+import time
 
 import pytest
 import torch
@@ -561,3 +562,37 @@ def test_latent_conv_net_denoises_flattened_spatial_latents_and_sees_the_whole_m
     default = D.LatentConvNet((2, 7, 7))
     assert (default.stem.out_channels, len(default.blocks)) == (64, 2)
     assert isinstance(net.out[0], torch.nn.GroupNorm) and net.out[0].num_groups == 8  # gcd(8, 16)
+
+
+def test_denoiser_heads_normalise_and_activate_before_their_last_layer():
+    mlp = D.LatentMLP(4, width=16, depth=1)
+    assert [type(m) for m in mlp.out] == [torch.nn.LayerNorm, torch.nn.SiLU, torch.nn.Linear]
+    conv = D.LatentConvNet((2, 7, 7), width=12, depth=1)
+    assert [type(m) for m in conv.out] == [torch.nn.GroupNorm, torch.nn.SiLU, torch.nn.Conv2d]
+    assert conv.out[0].num_groups == 4  # gcd(8, 12): 8 groups do not divide 12 channels
+    time_mlp = D.denoisers.TimeEmbedding(8).mlp  # without its SiLU, two linear layers would collapse into one
+    assert [type(m) for m in time_mlp] == [torch.nn.Linear, torch.nn.SiLU, torch.nn.Linear]
+    smallest = D.LatentMLP(1, width=1, depth=1)  # every size 1 is allowed
+    assert smallest(torch.zeros(2, 1), torch.zeros(2, dtype=torch.long)).shape == (2, 1)
+
+
+def test_diffusion_loss_draws_timesteps_and_noise_from_its_generator_alone():
+    schedule, model = D.NoiseSchedule(50), D.LatentMLP(3, width=8, depth=1)
+    x0 = torch.randn(64, 3, generator=torch.Generator().manual_seed(1))
+    losses = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)  # the global generator plays no part
+        losses.append(D.diffusion_loss(model, schedule, x0, torch.Generator().manual_seed(5)).item())
+    assert losses[0] == losses[1]
+
+
+def test_train_diffusion_uses_its_learning_rate_and_times_only_training():
+    torch.manual_seed(0)
+    model = D.LatentMLP(2, width=8, depth=1)
+    before = [p.detach().clone() for p in model.parameters()]
+    wall = time.perf_counter()
+    history = D.train_diffusion(model, D.NoiseSchedule(10), torch.randn(64, 2), steps=4, batch_size=16, lr=0.0,
+                                snapshot_steps=(2,))
+    wall = time.perf_counter() - wall
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # Adam at lr 0 moves nothing
+    assert 0 < history.snapshots[0].seconds <= history.total_seconds <= wall

@@ -317,3 +317,10 @@ def test_a_grid_shows_only_images_no_frame_no_ticks():
     assert not any(spine.get_visible() for spine in ax.spines.values())
     assert not any(tick.tick1line.get_visible() for tick in ax.yaxis.get_major_ticks())  # the label, not its tick
     plt.close("all")
+
+
+def test_decode_takes_codes_of_any_float_dtype():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("ae", 2, (8,), (8,)))
+    z = torch.randn(3, 2)
+    assert torch.equal(decode(model, z.double()), decode(model, z))  # float64 codes (e.g. from NumPy) cast to float32

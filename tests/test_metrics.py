@@ -281,3 +281,11 @@ def test_the_probes_weight_penalty_shrinks_it_to_the_majority_class():
     assert (free == (test[:, 0] > -0.5).long()).float().mean() > 0.9
     crushed = linear_probe_predictions(codes, labels, test, weight_decay=100.0)
     assert crushed.tolist() == [1] * len(test)  # weights near 0: the bias alone decides, for the majority
+
+
+def test_frechet_distance_needs_two_feature_vectors_a_side():
+    two = torch.tensor([[0.0], [1.0]])
+    assert frechet_distance(two, two) == pytest.approx(0.0, abs=1e-12)
+    for a, b in ((two[:1], two), (two, two[:1])):
+        with pytest.raises(ValueError, match="at least two feature vectors on each side"):
+            frechet_distance(a, b)

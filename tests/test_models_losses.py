@@ -310,6 +310,15 @@ def test_conv_ae_parameter_count_is_its_layers():
     assert count_parameters(build_model(conv_config())) == expected == 72721
 
 
+def test_conv_batch_norm_follows_every_hidden_layer():
+    # a scale and a shift per channel after conv 1->16, conv 16->32 | linear 16->32*49 (BatchNorm1d over its 1568
+    # features), convT 32->16, convT 16->16; none after the code or the output convolution
+    norms = 2 * (16 + 32) + 2 * (32 * 49) + 2 * (16 + 16)
+    assert count_parameters(build_model(conv_config(batch_norm=True))) == 72721 + norms == 76017
+    spatial = build_model(conv_config("ae", 2 * 49, spatial=True, batch_norm=True))
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in spatial.modules()) == 5  # 2 encoder + 3 decoder layers
+
+
 def test_a_spatial_code_is_local_and_a_vector_code_is_not():
     """Changing the spatial code at its top-left position leaves the bottom-right of the image alone; changing one
     unit of a vector code changes every part of the image."""
