@@ -194,9 +194,13 @@ def test_sampling_speed_times_every_setting_with_its_repeats(images, tmp_path):
 def test_run_measures_the_race_end_to_end(mnist5k, tmp_path, monkeypatch):
     torch.manual_seed(0)
     judge = Judge(DigitClassifier().eval(), 0.5, mnist5k.test_images[::2], mnist5k.test_images[1::2], "stand-in")
-    monkeypatch.setattr(E, "load_judge", lambda data, folder: judge)
+    asked = []
+    monkeypatch.setattr(E, "load_judge", lambda data, folder: asked.append((data.name, folder)) or judge)
     lines = []
     race = E.run(settings=TINY, folder=tmp_path / "06_race", log=lines.append)
+    assert asked == [("mnist-5k", tmp_path / "judges")]  # the judge of the race's data, kept beside the race
+    assert all(len(row.pixel.seconds) == len(row.latent.seconds) == TINY.speed_repeats for row in race.speed)
+    assert any(x.startswith("pixel U-Net: ") for x in lines) and any(x.startswith("VAE: ") for x in lines)
     assert race.judge_accuracy == 0.5 and [p.step for p in race.pixel] == [1, 3]
     assert [p.step for p in race.latent] == [1, 3, 6] and set(race.references) == {"floor", "reconstructions", "prior"}
     assert len(race.speed) == 1 and set(race.memorisation) == set(race.spreads) == {"pixel", "latent"}

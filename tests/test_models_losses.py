@@ -282,6 +282,7 @@ def conv_config(kind="ae", latent_dim=16, spatial=False, batch_norm=False):
         (dict(architecture="conv", decoder_widths=(8,)), "two encoder and two decoder widths"),
         (dict(spatial_latent=True, latent_dim=98), "a spatial latent needs architecture='conv'"),
         (dict(architecture="conv", spatial_latent=True, latent_dim=50), "latent_dim a multiple of 49"),
+        (dict(architecture="conv", spatial_latent=True, latent_dim=56), "latent_dim a multiple of 49"),
     ],
 )
 def test_invalid_conv_configs_are_refused(kwargs, message):

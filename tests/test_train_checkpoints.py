@@ -2,6 +2,7 @@ import copy
 import dataclasses
 import math
 import pickle
+import time
 
 import pytest
 import torch
@@ -453,6 +454,15 @@ def test_more_invalid_train_configs_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**changes)
     assert TrainConfig(weight_decay=0.0, plateau_patience=0, lr=1e-9).replace(epochs=3).epochs == 3
+    assert TrainConfig(epochs=1, batch_size=1, eval_every=1).batch_size == 1  # the smallest allowed
+
+
+def test_fit_records_the_seconds_each_epoch_took():
+    images = torch.rand(40, 1, 28, 28)
+    wall = time.perf_counter()
+    seconds = fit(build_model(SMALL_AE), images, TrainConfig(epochs=2, batch_size=20), progress=False)["seconds"]
+    wall = time.perf_counter() - wall
+    assert len(seconds) == 2 and all(s > 0 for s in seconds) and sum(seconds) <= wall
 
 
 def test_save_checkpoint_writes_plain_data_atomically(tmp_path):
